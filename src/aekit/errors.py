@@ -1,0 +1,26 @@
+"""The errors aekit raises on purpose.
+
+Every expected failure (bad data, bad settings, a damaged file) is an ``AekitError``: the CLI prints its
+message as one line and exits with status 2. Anything else reaching the user is a bug.
+They subclass ``ValueError`` so scikit-learn's contract ("bad input raises ValueError") still holds.
+"""
+
+
+class AekitError(ValueError):
+    """Base of every error whose message is meant for the user."""
+
+
+class DataError(AekitError):
+    """The data could not be read or does not fit what was asked of it."""
+
+
+class ConfigError(AekitError):
+    """A setting has a value the model or trainer cannot use."""
+
+
+class ModelFileError(AekitError):
+    """A model or checkpoint file is missing, damaged, or from an incompatible version."""
+
+
+class TrainingError(AekitError):
+    """Training went wrong in a way the user can fix (e.g. the loss became NaN)."""
