@@ -1,0 +1,161 @@
+"""How user arrays become model tensors and back: layout (table / image) and value scaling.
+
+The spec is learned in ``fit`` and stored with the model, so ``transform`` on new data and
+``inverse_transform`` on codes use exactly the training-time scaling, and outputs come back in the
+user's layout and dtype (uint8 images in, uint8 images out).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from aekit.errors import DataError
+
+SCALINGS = ("auto", "standard", "minmax", "none")
+
+
+@dataclass
+class DataSpec:
+    sample_shape: tuple[int, ...]  # one sample as the user gives it: (D,), (H, W) or (H, W, C)
+    dtype: str  # "uint8" or "float32": what inverse_transform returns
+    scaling: str  # "divide255", "standard", "minmax" or "none"
+    offset: list[float] = field(default_factory=list)  # per feature: model value = (x - offset) / scale
+    scale: list[float] = field(default_factory=list)
+
+    @property
+    def is_image(self) -> bool:
+        return len(self.sample_shape) >= 2
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """The model's view of one sample: (D,) or channels-first (C, H, W)."""
+        if not self.is_image:
+            return self.sample_shape
+        h, w = self.sample_shape[:2]
+        c = self.sample_shape[2] if len(self.sample_shape) == 3 else 1
+        return (c, h, w)
+
+    @property
+    def n_features(self) -> int:
+        return int(np.prod(self.sample_shape))
+
+    @property
+    def value_range(self) -> tuple[float | None, float | None]:
+        """Range of the scaled values the model sees, when bounded (used to clip noise, pick outputs)."""
+        return (0.0, 1.0) if self.scaling in ("divide255", "minmax") or self._unit_range else (None, None)
+
+    _unit_range: bool = False  # "none" scaling on data already in [0, 1]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"sample_shape": list(self.sample_shape), "dtype": self.dtype, "scaling": self.scaling,
+                "offset": self.offset, "scale": self.scale, "unit_range": self._unit_range}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DataSpec:
+        spec = cls(tuple(d["sample_shape"]), d["dtype"], d["scaling"], list(d["offset"]), list(d["scale"]))
+        spec._unit_range = bool(d.get("unit_range", False))
+        return spec
+
+    # -- conversions --------------------------------------------------------------------------------------
+    def to_model(self, x: np.ndarray) -> np.ndarray:
+        """User array (already checked) -> float32 array shaped (N, *input_shape), scaled."""
+        out = x.astype(np.float32)  # always a fresh, writable copy: the user's array is never touched
+        if self.scaling != "none" and self.scaling != "divide255":
+            out -= np.asarray(self.offset, np.float32).reshape(self.sample_shape)
+            out /= np.asarray(self.scale, np.float32).reshape(self.sample_shape)
+        elif self.scaling == "divide255":
+            out /= 255.0
+        if self.is_image:
+            out = out.reshape(len(out), *self.sample_shape[:2], -1).transpose(0, 3, 1, 2)  # (N, C, H, W)
+            out = np.ascontiguousarray(out)
+        return out
+
+    def from_model(self, y: np.ndarray) -> np.ndarray:
+        """Model output (N, *input_shape) -> the user's layout, value range and dtype."""
+        if self.is_image:
+            y = y.transpose(0, 2, 3, 1).reshape(len(y), *self.sample_shape)
+        y = np.array(y, dtype=np.float32)
+        if self.scaling == "divide255":
+            y *= 255.0
+        elif self.scaling != "none":
+            y *= np.asarray(self.scale, np.float32).reshape(self.sample_shape)
+            y += np.asarray(self.offset, np.float32).reshape(self.sample_shape)
+        if self.dtype == "uint8":
+            return np.clip(np.rint(y), 0, 255).astype(np.uint8)
+        return y
+
+
+def check_array(x: Any, what: str = "X") -> np.ndarray:
+    """A numeric array of shape (N, D), (N, H, W) or (N, H, W, C) with only finite values, or a DataError."""
+    try:
+        import scipy.sparse
+
+        if scipy.sparse.issparse(x):
+            raise DataError(f"{what} is a sparse matrix; sparse data is not supported. Pass x.toarray().")
+    except ImportError:  # pragma: no cover - scipy comes with scikit-learn
+        pass
+    arr = np.asarray(x)
+    if arr.dtype == object:
+        arr = arr.astype(np.float64)  # raises TypeError for non-numbers, as scikit-learn does
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise DataError(f"{what} must be numeric; got dtype {arr.dtype}. Convert or drop the non-numeric columns.")
+    if arr.ndim < 2 or arr.ndim > 4:
+        raise DataError(
+            f"{what} must be 2-D (N, D) for tables or 3-D/4-D (N, H, W[, C]) for images; got shape {arr.shape}. "
+            "Reshape your data, e.g. x.reshape(1, -1) for a single sample."
+        )
+    if arr.shape[0] == 0 or arr.size == 0:
+        raise DataError(f"{what} has no samples (shape {arr.shape}); need at least 1 sample with 1 feature.")
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        bad = int((~np.isfinite(arr)).sum())
+        raise DataError(f"{what} contains NaN or inf ({bad} values); remove or impute them before training.")
+    return arr
+
+
+def fit_spec(x: np.ndarray, scaling: str, loss: str) -> DataSpec:
+    """Choose the scaling for training data ``x`` (checked by ``check_array``)."""
+    if scaling not in SCALINGS:
+        raise DataError(f"scaling={scaling!r} is not one of {', '.join(map(repr, SCALINGS))}.")
+    shape = tuple(int(s) for s in x.shape[1:])
+    dtype = "uint8" if x.dtype == np.uint8 else "float32"
+    lo, hi = float(x.min()), float(x.max())
+    if loss == "bce" and dtype != "uint8" and (lo < 0 or hi > 1) and scaling in ("auto", "none", "standard"):
+        raise DataError(
+            f"loss='bce' needs data in [0, 1]; got values from {lo:g} to {hi:g}. "
+            "Scale the data, use scaling='minmax', or use loss='mse'."
+        )
+    if scaling == "auto":
+        scaling = "divide255" if dtype == "uint8" else ("none" if lo >= 0 and hi <= 1 else "standard")
+    spec = DataSpec(shape, dtype, scaling)
+    flat = x.reshape(len(x), -1).astype(np.float64)
+    if scaling == "standard":
+        std = flat.std(axis=0)
+        spec.offset = flat.mean(axis=0).tolist()
+        spec.scale = np.where(std > 1e-12, std, 1.0).tolist()  # constant features stay put, no division by 0
+    elif scaling == "minmax":
+        lo_f, hi_f = flat.min(axis=0), flat.max(axis=0)
+        spec.offset = lo_f.tolist()
+        spec.scale = np.where(hi_f - lo_f > 1e-12, hi_f - lo_f, 1.0).tolist()
+    spec._unit_range = scaling == "none" and lo >= 0 and hi <= 1
+    return spec
+
+
+def check_like(x: Any, spec: DataSpec, estimator: str, what: str = "X") -> np.ndarray:
+    """Check new data against the training data's shape, with scikit-learn's wording for feature counts."""
+    arr = check_array(x, what)
+    got = tuple(arr.shape[1:])
+    if got != spec.sample_shape:
+        n_got, n_exp = int(np.prod(got)), spec.n_features
+        if len(got) == 1 and len(spec.sample_shape) == 1:
+            raise DataError(
+                f"X has {n_got} features, but {estimator} is expecting {n_exp} features as input. "
+                "Pass data with the same columns as in training."
+            )
+        raise DataError(
+            f"{what} has samples of shape {got}, but the model was trained on samples of shape "
+            f"{spec.sample_shape}. Resize or reshape the data to match."
+        )
+    return arr

@@ -1,0 +1,96 @@
+"""One safetensors file holding tensors plus a JSON document: the only way aekit stores state.
+
+Model files and training checkpoints both use it. Nested structures (an optimizer's state dict, say)
+are flattened: every tensor goes to the safetensors body under a path-like key and the rest to JSON,
+so loading never unpickles anything. A SHA-256 over the tensor bytes catches damaged files, which
+safetensors itself does not check.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from aekit.atomic import atomic_path
+from aekit.errors import ModelFileError
+
+_TENSOR = "__tensor__"
+
+
+def flatten(obj: Any, tensors: dict[str, torch.Tensor], prefix: str = "") -> Any:
+    """Return a JSON-able copy of ``obj`` in which each tensor is replaced by a reference into ``tensors``."""
+    if isinstance(obj, torch.Tensor):
+        key = prefix or "tensor"
+        tensors[key] = obj.detach().cpu().contiguous()
+        return {_TENSOR: key}
+    if isinstance(obj, dict):
+        return {"__dict__": [[flatten(k, tensors), flatten(v, tensors, f"{prefix}.{k}")] for k, v in obj.items()]}
+    if isinstance(obj, list | tuple):
+        items = [flatten(v, tensors, f"{prefix}.{i}") for i, v in enumerate(obj)]
+        return items if isinstance(obj, list) else {"__tuple__": items}
+    if obj is None or isinstance(obj, bool | int | float | str):
+        return obj
+    raise TypeError(f"cannot store a {type(obj).__name__} in a tensor file")
+
+
+def unflatten(doc: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    """Inverse of ``flatten``."""
+    if isinstance(doc, dict):
+        if _TENSOR in doc:
+            return tensors[doc[_TENSOR]]
+        if "__tuple__" in doc:
+            return tuple(unflatten(v, tensors) for v in doc["__tuple__"])
+        return {unflatten(k, tensors): unflatten(v, tensors) for k, v in doc["__dict__"]}
+    if isinstance(doc, list):
+        return [unflatten(v, tensors) for v in doc]
+    return doc
+
+
+def _digest(tensors: dict[str, torch.Tensor]) -> str:
+    h = hashlib.sha256()
+    for key in sorted(tensors):
+        t = tensors[key]
+        h.update(f"{key}:{t.dtype}:{tuple(t.shape)};".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def save(path: str | os.PathLike, tensors: dict[str, torch.Tensor], doc: dict[str, Any]) -> None:
+    """Write ``tensors`` and the JSON document ``doc`` to ``path`` atomically."""
+    tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    meta = {"aekit": json.dumps(doc), "sha256": _digest(tensors)}
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
+
+
+def load(path: str | os.PathLike, what: str = "model file") -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Read a file written by ``save``; any damage or foreign file is one ModelFileError."""
+    p = Path(path)
+    if not p.is_file():
+        raise ModelFileError(f"no such {what}: {p}")
+    try:
+        tensors = load_file(str(p))
+        from safetensors import safe_open
+
+        with safe_open(str(p), framework="pt") as f:
+            meta = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise ModelFileError(
+            f"{p} is not a readable aekit {what} (damaged, truncated or another format): {exc}"
+        ) from None
+    if "aekit" not in meta:
+        raise ModelFileError(f"{p} is a safetensors file but not an aekit {what} (no aekit header).")
+    if meta.get("sha256") != _digest(tensors):
+        raise ModelFileError(f"{p} is damaged: its weights do not match the checksum stored in it.")
+    try:
+        doc = json.loads(meta["aekit"])
+    except json.JSONDecodeError as exc:
+        raise ModelFileError(f"{p} is damaged: its header is not valid JSON ({exc}).") from None
+    return tensors, doc

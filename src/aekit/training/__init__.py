@@ -1,0 +1,6 @@
+"""The trainer shared by every family, and its settings."""
+
+from aekit.training.config import TrainConfig
+from aekit.training.trainer import CHECKPOINT, METRICS, Trainer, evaluate
+
+__all__ = ["CHECKPOINT", "METRICS", "TrainConfig", "Trainer", "evaluate"]

@@ -1,0 +1,46 @@
+"""Settings of the one trainer every family shares."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from aekit.errors import ConfigError
+from aekit.noise import NOISES
+
+Schedule = Literal["onecycle", "cosine", "constant"]
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 20
+    batch_size: int = 128
+    lr: float = 3e-3  # peak learning rate of the schedule (Adam)
+    weight_decay: float = 0.0
+    schedule: Schedule = "onecycle"
+    patience: int | None = 5  # epochs without a better validation loss before stopping; None = never stop early
+    noise: str | None = None  # denoising: a name in aekit.noise.NOISES
+    noise_level: float = 0.2
+    value_range: tuple[float | None, float | None] = (None, None)  # of the scaled data, for clipping noise
+    seed: int = 0
+    device: str = "cpu"
+    verbose: int = 0  # 0 silent, 1 progress bar and an end-of-epoch line
+    run_dir: Path | None = None  # where checkpoint and metrics.jsonl go; None keeps nothing on disk
+    resume: bool = False
+
+    def validate(self) -> None:
+        if not isinstance(self.epochs, int) or self.epochs < 1:
+            raise ConfigError(f"epochs must be a positive integer; got {self.epochs!r}.")
+        if not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise ConfigError(f"batch_size must be a positive integer; got {self.batch_size!r}.")
+        if not self.lr > 0:
+            raise ConfigError(f"lr must be > 0; got {self.lr!r}. Try 3e-3.")
+        if self.schedule not in ("onecycle", "cosine", "constant"):
+            raise ConfigError(f"schedule={self.schedule!r} is not one of 'onecycle', 'cosine', 'constant'.")
+        if self.noise is not None and self.noise not in NOISES:
+            raise ConfigError(f"noise={self.noise!r} is not one of {', '.join(map(repr, NOISES))} (or None).")
+        if self.noise is not None and not 0 <= self.noise_level:
+            raise ConfigError(f"noise_level must be >= 0; got {self.noise_level!r}.")
+        if self.resume and self.run_dir is None:
+            raise ConfigError("resume=True needs run_dir: the folder holding the checkpoint to continue from.")
