@@ -60,13 +60,15 @@ def download(url: str, dest: Path, algorithm: str, checksum: str) -> Path:
                         advance(len(chunk))
             if digest.hexdigest() != checksum.lower():
                 raise DataError(
-                    f"checksum mismatch for {url}: expected {algorithm} {checksum}, got {digest.hexdigest()}; "
+                    f"checksum mismatch for {url}: expected {algorithm} {checksum}, "
+                    f"got {digest.hexdigest()}; "
                     f"the download was deleted. Try again, or if {MIRROR_ENV} is set check that the mirror "
                     "serves the original file"
                 )
     except OSError as e:  # network errors became DataError already, so this is the local disk
         raise DataError(
-            f"could not write {dest} ({e}); free some disk space or point AEKIT_CACHE_DIR at a writable folder"
+            f"could not write {dest} ({e}); free some disk space "
+            "or point AEKIT_CACHE_DIR at a writable folder"
         ) from e
     return dest
 

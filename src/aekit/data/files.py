@@ -72,7 +72,9 @@ def read_dataset(path: str | os.PathLike) -> Dataset:
     p = existing_path(path)
     reader = _DATASET_READERS.get(_kind(p))
     if reader is None:
-        raise DataError(f"cannot read {p}: unknown file type {p.suffix or '(none)'!r}; aekit reads {ACCEPTED}")
+        raise DataError(
+            f"cannot read {p}: unknown file type {p.suffix or '(none)'!r}; aekit reads {ACCEPTED}"
+        )
     return reader(p)
 
 
@@ -94,7 +96,9 @@ def read_npz(path: Path, choose: Callable[[list[str]], Iterable[str]] | None = N
     try:
         loaded = np.load(path, allow_pickle=False)
     except (ValueError, EOFError, OSError, zipfile.BadZipFile) as e:
-        raise DataError(f"{path} is not a valid .npz file ({_load_reason(e)}); re-save it with numpy.savez") from e
+        raise DataError(
+            f"{path} is not a valid .npz file ({_load_reason(e)}); re-save it with numpy.savez"
+        ) from e
     if not isinstance(loaded, np.lib.npyio.NpzFile):
         raise DataError(f"{path} holds a single .npy array, not an .npz archive; rename it to .npy")
     with loaded:
@@ -123,7 +127,9 @@ def _npz_array(path: Path, key: str | None) -> np.ndarray:
     def choose(keys: list[str]) -> list[str]:
         if key is not None:
             if key not in keys:
-                raise DataError(f"{path} has no array {key!r}; it has {_names(keys)}: pass one of those as key")
+                raise DataError(
+                    f"{path} has no array {key!r}; it has {_names(keys)}: pass one of those as key"
+                )
             return [key]
         if len(keys) == 1:
             return keys
@@ -142,7 +148,9 @@ def _read_npy(path: Path) -> np.ndarray:
     try:
         arr = np.load(path, allow_pickle=False)
     except (ValueError, EOFError, OSError) as e:
-        raise DataError(f"{path} is not a valid .npy file ({_load_reason(e)}); re-save it with numpy.save") from e
+        raise DataError(
+            f"{path} is not a valid .npy file ({_load_reason(e)}); re-save it with numpy.save"
+        ) from e
     if isinstance(arr, np.lib.npyio.NpzFile):
         arr.close()
         raise DataError(f"{path} is an .npz archive saved under a .npy name; rename it to .npz")
@@ -154,7 +162,9 @@ def _read_npy(path: Path) -> np.ndarray:
 def _load_reason(e: Exception) -> str:
     # numpy's own text for these suggests allow_pickle=True, which we never want to recommend
     if "pickle" in str(e):
-        return "not a NumPy file, or it holds Python objects that would need unpickling, which aekit never does"
+        return (
+            "not a NumPy file, or it holds Python objects that would need unpickling, which aekit never does"
+        )
     return str(e) or type(e).__name__
 
 
@@ -171,7 +181,9 @@ def _read_csv(path: Path) -> Dataset:
     try:
         frame = pd.read_csv(path, header=0 if _csv_has_header(path) else None)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-        raise DataError(f"{path} is not a readable CSV table ({e}); save it as comma-separated UTF-8 text") from e
+        raise DataError(
+            f"{path} is not a readable CSV table ({e}); save it as comma-separated UTF-8 text"
+        ) from e
     return _table_dataset(path, frame)
 
 
@@ -181,7 +193,9 @@ def _read_parquet(path: Path) -> Dataset:
     try:
         frame = pd.read_parquet(path)
     except (ValueError, OSError) as e:  # pyarrow's ArrowInvalid is a ValueError
-        raise DataError(f"{path} is not a readable Parquet file ({e}); re-save it with pandas.to_parquet") from e
+        raise DataError(
+            f"{path} is not a readable Parquet file ({e}); re-save it with pandas.to_parquet"
+        ) from e
     return _table_dataset(path, frame)
 
 
@@ -207,14 +221,14 @@ def _table_dataset(path: Path, frame) -> Dataset:
     frame.columns = [str(c).strip() for c in frame.columns]
     label = next((c for c in LABEL_COLUMNS if c in frame.columns), None)
     features = frame.drop(columns=[label]) if label else frame
+    if features.shape[1] == 0 or len(features) == 0:
+        raise DataError(f"{path} has no data ({len(features)} rows, {features.shape[1]} feature columns)")
     bad = [c for c in features.columns if not _is_numeric(features[c])]
     if bad:
         raise DataError(
             f"{path} has non-numeric columns {_names(bad)}; encode or drop them "
             f"(a label column must be named {' or '.join(LABEL_COLUMNS)})"
         )
-    if features.shape[1] == 0 or len(features) == 0:
-        raise DataError(f"{path} has no data ({len(features)} rows, {features.shape[1]} feature columns)")
     x = features.to_numpy()
     if x.dtype.kind not in "biuf":  # mixed bool/int/float columns come out as objects
         x = features.to_numpy(dtype=np.float64)
@@ -249,8 +263,8 @@ def _read_image(path: Path) -> np.ndarray:
             target = _IMAGE_MODES.get(image.mode)
             if target is None:
                 raise DataError(
-                    f"{path} has image mode {image.mode!r}; aekit reads 8-bit grayscale, RGB and RGBA images: "
-                    "convert it to one of those first"
+                    f"{path} has image mode {image.mode!r}; aekit reads 8-bit grayscale, RGB and RGBA "
+                    "images: convert it to one of those first"
                 )
             return np.asarray(image.convert(target))
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError) as e:
@@ -291,7 +305,10 @@ _DATASET_READERS: dict[str, Callable[[Path], Dataset]] = {
     **{s: (lambda p: Dataset(p.stem, _read_image(p)[None])) for s in IMAGE_SUFFIXES},  # a batch of one
 }
 # read_array's readers where "x_train of the data set" is not the natural answer
-_ARRAY_READERS: dict[str, Callable[[Path], np.ndarray]] = {".npy": _read_npy, **dict.fromkeys(IMAGE_SUFFIXES, _read_image)}
+_ARRAY_READERS: dict[str, Callable[[Path], np.ndarray]] = {
+    ".npy": _read_npy,
+    **dict.fromkeys(IMAGE_SUFFIXES, _read_image),
+}
 
 
 # ------------------------------------------------------------------------------------------------ writing
@@ -302,10 +319,14 @@ def write_array(path: str | os.PathLike, array: np.ndarray) -> Path:
     p = Path(path).expanduser()
     writer = _WRITERS.get(p.suffix.lower())
     if writer is None:
-        raise DataError(f"cannot write {p}: aekit writes arrays to {', '.join(_WRITERS)}; pick one of those suffixes")
+        raise DataError(
+            f"cannot write {p}: aekit writes arrays to {', '.join(_WRITERS)}; pick one of those suffixes"
+        )
     arr = np.asarray(array)
     if arr.dtype.hasobject:
-        raise DataError(f"cannot write {p}: the array holds Python objects; convert it to a numeric dtype first")
+        raise DataError(
+            f"cannot write {p}: the array holds Python objects; convert it to a numeric dtype first"
+        )
     with atomic_path(p) as tmp:
         writer(tmp, arr)
     return p
