@@ -2,8 +2,8 @@
 
 Model files and training checkpoints both use it. Nested structures (an optimizer's state dict, say)
 are flattened: every tensor goes to the safetensors body under a path-like key and the rest to JSON,
-so loading never unpickles anything. A SHA-256 over the tensor bytes catches damaged files, which
-safetensors itself does not check.
+so loading never unpickles anything. A SHA-256 over the tensor bytes and the JSON document catches
+damaged files, which safetensors itself does not check.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ def flatten(obj: Any, tensors: dict[str, torch.Tensor], prefix: str = "") -> Any
     """Return a JSON-able copy of ``obj`` in which each tensor is replaced by a reference into ``tensors``."""
     if isinstance(obj, torch.Tensor):
         key = prefix or "tensor"
+        while key in tensors:  # keys 1 and "1" (or "a.b" and a nested a/b) give the same path: keep both
+            key += "'"
         tensors[key] = obj.detach().cpu().contiguous()
         return {_TENSOR: key}
     if isinstance(obj, dict):
@@ -53,8 +55,11 @@ def unflatten(doc: Any, tensors: dict[str, torch.Tensor]) -> Any:
     return doc
 
 
-def _digest(tensors: dict[str, torch.Tensor]) -> str:
+def _digest(tensors: dict[str, torch.Tensor], header: str) -> str:
     h = hashlib.sha256()
+    # The JSON document is covered too: it holds the data scaling, so one flipped digit there would
+    # otherwise load without complaint and silently change every output.
+    h.update(f"{len(header)}:".encode() + header.encode())
     for key in sorted(tensors):
         t = tensors[key]
         h.update(f"{key}:{t.dtype}:{tuple(t.shape)};".encode())
@@ -65,7 +70,8 @@ def _digest(tensors: dict[str, torch.Tensor]) -> str:
 def save(path: str | os.PathLike, tensors: dict[str, torch.Tensor], doc: dict[str, Any]) -> None:
     """Write ``tensors`` and the JSON document ``doc`` to ``path`` atomically."""
     tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
-    meta = {"aekit": json.dumps(doc), "sha256": _digest(tensors)}
+    header = json.dumps(doc)
+    meta = {"aekit": header, "sha256": _digest(tensors, header)}
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=meta)
 
@@ -87,10 +93,13 @@ def load(path: str | os.PathLike, what: str = "model file") -> tuple[dict[str, t
         ) from None
     if "aekit" not in meta:
         raise ModelFileError(f"{p} is a safetensors file but not an aekit {what} (no aekit header).")
-    if meta.get("sha256") != _digest(tensors):
-        raise ModelFileError(f"{p} is damaged: its weights do not match the checksum stored in it.")
+    if meta.get("sha256") != _digest(tensors, meta["aekit"]):
+        raise ModelFileError(f"{p} is damaged: its weights or header do not match the checksum stored in it.")
     try:
         doc = json.loads(meta["aekit"])
     except json.JSONDecodeError as exc:
         raise ModelFileError(f"{p} is damaged: its header is not valid JSON ({exc}).") from None
+    if not isinstance(doc, dict):  # callers read it with .get; anything else is not one of our files
+        kind = type(doc).__name__
+        raise ModelFileError(f"{p} is not an aekit {what}: its header is a JSON {kind}, not an object.")
     return tensors, doc

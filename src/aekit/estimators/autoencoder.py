@@ -39,6 +39,8 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
 
     Parameters that belong to one family only (``sparsity``, ``rho``, ``beta``, ``backbone``) are
     rejected for the others when set to a non-default value. Denoising (``noise``) works with every family.
+    ``epochs="auto"`` trains for about 4000 optimizer steps (10 to 200 epochs), stopping early when the
+    validation loss has not improved for ``patience`` epochs.
     """
 
     def __init__(
@@ -56,7 +58,7 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         rho: float = 0.05,
         beta: float = 1.0,
         backbone: str | None = None,
-        epochs: int = 20,
+        epochs: int | str = "auto",
         batch_size: int = 128,
         lr: float = 3e-3,
         weight_decay: float = 0.0,
@@ -114,7 +116,8 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         data = torch.from_numpy(spec.to_model(x))
         train, val = _split(data, self.validation_fraction, seed)
         train_config = TrainConfig(
-            epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay,
+            epochs=_resolve_epochs(self.epochs, len(train), self.batch_size), batch_size=self.batch_size,
+            lr=self.lr, weight_decay=self.weight_decay,
             schedule=self.schedule, patience=self.patience, noise=self.noise, noise_level=self.noise_level,
             value_range=spec.value_range, seed=seed, device=device, verbose=self.verbose,
             run_dir=Path(self.run_dir) if self.run_dir is not None else None, resume=self.resume,
@@ -183,28 +186,37 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
 
     def transform(self, X: Any) -> np.ndarray:
         """Codes of ``X``: (N, code_size) float32. For a VAE, the posterior mean."""
+        check_is_fitted(self)  # before self.model_ is read below: NotFittedError, not AttributeError
         return self._apply(self.model_.encode, self._scaled(X)).astype(np.float32, copy=False)
 
     def inverse_transform(self, Z: Any) -> np.ndarray:
         """Decode codes back to data in the training data's layout, range and dtype."""
         check_is_fitted(self)
         z = np.asarray(Z, dtype=np.float32)
-        if z.ndim != 2 or z.shape[1] != self.code_size:
-            raise DataError(f"codes must have shape (N, {self.code_size}); got {z.shape}. Pass the output of transform().")
+        # The fitted model's code size, not the code_size parameter: set_params after fit must not
+        # change what an already fitted model accepts (scikit-learn's contract: params act in fit).
+        code_size = self.model_.config.code_size
+        if z.ndim != 2 or z.shape[1] != code_size:
+            raise DataError(
+                f"codes must have shape (N, {code_size}); got {z.shape}. Pass the output of transform()."
+            )
         if not np.isfinite(z).all():
             raise DataError("codes contain NaN or inf; pass finite values.")
         return self.spec_.from_model(self._apply(self.model_.decode, np.ascontiguousarray(z)))
 
     def reconstruct(self, X: Any) -> np.ndarray:
         """inverse_transform(transform(X)) in one pass."""
+        check_is_fitted(self)  # before self.spec_ is read below: NotFittedError, not AttributeError
         return self.spec_.from_model(self._apply(lambda b: self.model_(b).recon, self._scaled(X)))
 
     def score_samples(self, X: Any) -> np.ndarray:
         """Negative mean reconstruction error per sample (in the scaled space): higher = more normal."""
         from aekit import losses
 
+        check_is_fitted(self)  # before self.model_ is read: NotFittedError, not AttributeError
         model = self.model_
-        errors = self._apply(lambda b: losses.per_sample_error(self.loss, model(b), b), self._scaled(X))
+        loss = model.config.loss  # the loss it was trained with, even if set_params changed self.loss since
+        errors = self._apply(lambda b: losses.per_sample_error(loss, model(b), b), self._scaled(X))
         return -errors.astype(np.float64)
 
     def score(self, X: Any, y: Any = None) -> float:
@@ -239,12 +251,12 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
             est = cls(**params)
             est.spec_ = DataSpec.from_dict(doc["data"])
             est.history_ = list(doc.get("history", []))
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:  # Attribute: e.g. "params": null
             raise ModelFileError(f"{path} has a damaged header ({type(exc).__name__}: {exc}).") from None
         est.device_ = resolve_device(device)
         est.model_ = model.to(est.device_)
         est.n_features_in_ = est.spec_.n_features
-        est._n_features_out = est.code_size
+        est._n_features_out = model.config.code_size
         return est
 
     def __sklearn_tags__(self):
@@ -252,6 +264,20 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         tags.transformer_tags.preserves_dtype = []  # codes are float32 whatever the input dtype
         tags.non_deterministic = self.random_state is None
         return tags
+
+
+# epochs="auto" aims at about this many optimizer steps: enough for small tables to converge, and about
+# ten epochs (three minutes on two CPU cores for the default conv model) on a data set the size of MNIST.
+AUTO_STEPS = 4000
+AUTO_EPOCHS = (10, 200)
+
+
+def _resolve_epochs(epochs: int | str, n_train: int, batch_size: int) -> int:
+    if epochs != "auto":
+        return epochs
+    steps_per_epoch = -(-n_train // max(1, int(batch_size)))
+    low, high = AUTO_EPOCHS
+    return int(min(high, max(low, round(AUTO_STEPS / steps_per_epoch))))
 
 
 def _split(data, fraction: float, seed: int):

@@ -100,6 +100,13 @@ def check_array(x: Any, what: str = "X") -> np.ndarray:
     arr = np.asarray(x)
     if arr.dtype == object:
         arr = arr.astype(np.float64)  # raises TypeError for non-numbers, as scikit-learn does
+    if np.iscomplexobj(arr):
+        # Complex numbers pass the np.number test below and would silently lose their imaginary part.
+        # The wording "Complex data not supported" is scikit-learn's (its estimator checks match on it).
+        raise DataError(
+            f"Complex data not supported: {what} has dtype {arr.dtype}. "
+            "Pass real values, e.g. x.real or np.abs(x)."
+        )
     if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
         raise DataError(f"{what} must be numeric; got dtype {arr.dtype}. Convert or drop the non-numeric columns.")
     if arr.ndim < 2 or arr.ndim > 4:
@@ -107,8 +114,15 @@ def check_array(x: Any, what: str = "X") -> np.ndarray:
             f"{what} must be 2-D (N, D) for tables or 3-D/4-D (N, H, W[, C]) for images; got shape {arr.shape}. "
             "Reshape your data, e.g. x.reshape(1, -1) for a single sample."
         )
-    if arr.shape[0] == 0 or arr.size == 0:
-        raise DataError(f"{what} has no samples (shape {arr.shape}); need at least 1 sample with 1 feature.")
+    # scikit-learn's wording ("0 sample(s) (shape=...) while a minimum of 1 is required"), which its
+    # estimator checks match on; the old "no samples" message was also wrong for (N, 0) arrays.
+    if arr.shape[0] == 0:
+        raise DataError(f"{what} has 0 sample(s) (shape={arr.shape}) while a minimum of 1 is required.")
+    if arr.size == 0:
+        raise DataError(
+            f"{what} has 0 feature(s) (shape={arr.shape}) while a minimum of 1 is required. "
+            "Check that the columns were not all dropped."
+        )
     if arr.dtype.kind == "f" and not np.isfinite(arr).all():
         bad = int((~np.isfinite(arr)).sum())
         raise DataError(f"{what} contains NaN or inf ({bad} values); remove or impute them before training.")

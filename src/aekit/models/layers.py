@@ -69,7 +69,7 @@ def conv_sizes(height: int, width: int, n_stages: int) -> list[tuple[int, int]]:
 
 
 class ConvEncoder(nn.Module):
-    """Per stage: a 3x3 conv and a strided 3x3 conv that halves the image; then a linear map to the code.
+    """Per stage a strided 3x3 convolution that halves the image, then a linear map to the code.
 
     Works for any image size: the sizes after each stage are computed, not assumed.
     """
@@ -79,12 +79,7 @@ class ConvEncoder(nn.Module):
         c_in, height, width = input_shape
         layers: list[nn.Module] = []
         for c_out in channels:
-            layers += [
-                nn.Conv2d(c_in, c_out, 3, padding=1),
-                ACTIVATIONS[act](),
-                nn.Conv2d(c_out, c_out, 3, stride=2, padding=1),
-                ACTIVATIONS[act](),
-            ]
+            layers += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1), ACTIVATIONS[act]()]
             c_in = c_out
         h, w = conv_sizes(height, width, len(channels))[-1]
         layers += [nn.Flatten(), nn.Linear(c_in * h * w, out_features)]
@@ -95,32 +90,25 @@ class ConvEncoder(nn.Module):
 
 
 class ConvDecoder(nn.Module):
-    """Mirror of ConvEncoder: linear to a small feature map, then per stage a transposed conv that doubles
-    the size (output_padding picks the exact encoder size, so odd sizes such as 7 come back as 7) and a 3x3 conv.
+    """Mirror of ConvEncoder: a linear map to a small feature map, then per stage a transposed 3x3
+    convolution that doubles the size; the last one outputs the image channels. output_padding picks the
+    exact encoder size at each stage, so odd sizes such as 7 come back as 7.
     """
 
     def __init__(self, code_size: int, channels: tuple[int, ...], output_shape: tuple[int, ...], act: str):
         super().__init__()
-        c_out_final, height, width = output_shape
-        sizes = conv_sizes(height, width, len(channels))
+        c_image, height, width = output_shape
+        sizes = conv_sizes(height, width, len(channels))  # encoder sizes, input first
         h, w = sizes[-1]
-        self.start_shape = (channels[0], h, w)
         layers: list[nn.Module] = [nn.Linear(code_size, channels[0] * h * w), ACTIVATIONS[act]()]
-        layers.append(nn.Unflatten(1, self.start_shape))
-        c_in = channels[0]
-        targets = list(reversed(sizes[:-1]))
-        for i, (th, tw) in enumerate(targets):
-            ih, iw = sizes[-1 - i]
-            c_out = channels[i + 1] if i + 1 < len(channels) else channels[-1]
+        layers.append(nn.Unflatten(1, (channels[0], h, w)))
+        outs = [*channels[1:], c_image]
+        for i, c_out in enumerate(outs):
+            (ih, iw), (th, tw) = sizes[-1 - i], sizes[-2 - i]
             pad = (th - 2 * ih + 1, tw - 2 * iw + 1)  # 0 or 1: makes (in - 1) * 2 - 2 + 3 + pad == target
-            layers += [
-                nn.ConvTranspose2d(c_in, c_out, 3, stride=2, padding=1, output_padding=pad),
-                ACTIVATIONS[act](),
-                nn.Conv2d(c_out, c_out, 3, padding=1),
-                ACTIVATIONS[act](),
-            ]
-            c_in = c_out
-        layers.append(nn.Conv2d(c_in, c_out_final, 3, padding=1))
+            layers.append(nn.ConvTranspose2d(channels[i], c_out, 3, stride=2, padding=1, output_padding=pad))
+            if i < len(outs) - 1:
+                layers.append(ACTIVATIONS[act]())
         self.net = nn.Sequential(*layers)
 
     def forward(self, z: Tensor) -> Tensor:

@@ -31,7 +31,7 @@ class TrainConfig:
 
     def validate(self) -> None:
         if not isinstance(self.epochs, int) or self.epochs < 1:
-            raise ConfigError(f"epochs must be a positive integer; got {self.epochs!r}.")
+            raise ConfigError(f"epochs must be a positive integer (or 'auto' in AutoEncoder); got {self.epochs!r}.")
         if not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise ConfigError(f"batch_size must be a positive integer; got {self.batch_size!r}.")
         if not self.lr > 0:
