@@ -52,4 +52,4 @@ class Progress:
 def _stderr_console():
     from rich.console import Console
 
-    return Console(file=sys.stderr)
+    return Console(file=sys.stderr, soft_wrap=True)

@@ -1,0 +1,194 @@
+"""Helpers the verb modules share: option types, devices, reading inputs, guarding outputs, notes.
+
+Only the standard library at module level: anything heavy is imported inside the function that needs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from aekit.errors import ConfigError, DataError
+
+# -- option types (argparse turns their ArgumentTypeError into a one-line usage error) -------------------
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
+def epochs_or_auto(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        return positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a whole number >= 1, got {text!r}") from None
+
+
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return value
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = _number(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    value = _number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
+def fraction(text: str) -> float:
+    value = _number(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {text!r}")
+    return value
+
+
+def sizes(text: str) -> tuple[int, ...]:
+    """'256,128' -> (256, 128)."""
+    try:
+        values = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        values = ()
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected comma-separated sizes >= 1 such as 256,128, got {text!r}")
+    return values
+
+
+def add_device_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--device",
+        default="auto",
+        metavar="DEVICE",
+        help="cpu, cuda, cuda:N, mps, or auto: the first of cuda, mps, cpu that is present (default: auto)",
+    )
+
+
+def check_device(device: str) -> str:
+    """The device name, checked against what this machine has, before any model is moved there."""
+    import torch
+
+    if device == "auto":
+        return device
+    try:
+        kind, index = torch.device(device).type, torch.device(device).index
+    except RuntimeError:
+        raise ConfigError(
+            f"--device {device!r} is not a device name; use cpu, cuda, cuda:N, mps or auto."
+        ) from None
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(
+            f"--device {device!r}: no CUDA GPU is available here (torch {torch.__version__}); "
+            "use --device cpu."
+        )
+    if kind == "cuda" and index is not None and index >= torch.cuda.device_count():
+        raise ConfigError(
+            f"--device {device!r}: this machine has {torch.cuda.device_count()} CUDA GPU(s), numbered from 0."
+        )
+    mps = getattr(torch.backends, "mps", None)
+    if kind == "mps" and not (mps is not None and mps.is_available()):
+        raise ConfigError(f"--device {device!r}: Apple's MPS is not available here; use --device cpu.")
+    return device
+
+
+# -- files ------------------------------------------------------------------------------------------------
+
+
+def load_estimator(path: str, device: str):
+    """An ``AutoEncoder`` read from ``path``; a missing or damaged file is one ModelFileError."""
+    from aekit import AutoEncoder
+
+    return AutoEncoder.load(path, device=check_device(device))
+
+
+def read_samples(path: str, spec, key: str | None = None):
+    """The array in ``path`` (any file ``aekit.data.read_array`` reads); one sample gains a batch axis.
+
+    A single PNG, or a 1-D row, has exactly the shape of one training sample: treat it as a batch of one.
+    """
+    from aekit.data import read_array
+
+    x = read_array(path, key=key)
+    if tuple(x.shape) == tuple(spec.sample_shape):
+        x = x[None]
+    return x
+
+
+def check_output(out: str, *inputs: str, option: str = "-o") -> Path:
+    """Refuse an output that would replace one of the inputs or that is a folder; return it as a Path."""
+    target = Path(out).expanduser()
+    if target.is_dir():
+        raise DataError(f"{option} {out} is a folder; give a file name in it instead")
+    for source in inputs:
+        if source and _same_file(target, Path(source).expanduser()):
+            raise DataError(
+                f"refusing to overwrite the input file {source} with the output; give another {option} path"
+            )
+    return target
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if a.exists() and b.exists():
+        return os.path.samefile(a, b)
+    return a.resolve() == b.resolve()
+
+
+def stopped_early(history: list[dict[str, Any]], patience: int | None) -> bool:
+    """Whether early stopping ended the run: its last ``patience`` epochs never beat the best val_loss."""
+    val = [(r["val_loss"], r["epoch"]) for r in history if "val_loss" in r]
+    return bool(patience and val) and history[-1]["epoch"] - min(val)[1] >= patience
+
+
+# -- output ------------------------------------------------------------------------------------------------
+
+
+def note(message: str) -> None:
+    """A remark for the user that is not part of the result: stderr, so stdout stays parseable."""
+    print(f"aekit: note: {message}", file=sys.stderr)
+
+
+def console():
+    from rich.console import Console
+
+    return Console()
+
+
+def fmt(value: Any) -> str:
+    """Numbers to 5 significant digits, the rest as str."""
+    if isinstance(value, float):
+        return f"{value:.5g}"
+    if isinstance(value, tuple | list):
+        return "(" + ", ".join(fmt(v) for v in value) + ("," if len(value) == 1 else "") + ")"
+    return str(value)

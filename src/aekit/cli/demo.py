@@ -1,0 +1,28 @@
+"""``aekit demo``: train a few models on a built-in data set and write a report folder (``aekit.demo``)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+VERBS = ("demo",)
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "demo",
+        help="train a few models on a built-in data set and write a report",
+        description="Train a few autoencoders on a built-in data set, compare them, "
+        "and write a report folder.",
+    )
+    p.add_argument("--out", default="aekit-demo", metavar="DIR", help="report folder (default: %(default)s)")
+    p.add_argument(
+        "--quick", action="store_true", help="a smaller, faster run (about a minute on a laptop CPU)"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from aekit.demo import run_demo
+
+    run_demo(Path(args.out), quick=args.quick)
+    return 0

@@ -1,0 +1,233 @@
+"""``aekit info`` (what a model file holds) and ``aekit eval`` (how well it reconstructs, beside PCA)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from aekit.cli.common import add_device_option, console, fmt, load_estimator, note, stopped_early
+from aekit.errors import ModelFileError
+
+VERBS = ("info", "eval")
+
+SCALING_NOTES = {
+    "divide255": "values / 255, so the model sees [0, 1]",
+    "minmax": "each feature mapped to [0, 1] by its training min and max",
+    "standard": "each feature standardised by its training mean and std",
+    "none": "values used as they are",
+}
+# The unit of the reported MSE: errors are measured on the values the model sees.
+MSE_UNITS = {
+    "divide255": "MSE of pixel values scaled to [0, 1] (value / 255)",
+    "minmax": "MSE of features min-max scaled to [0, 1] by the training data",
+    "standard": "MSE of standardised features (1.0 = no better than predicting each feature's training mean)",
+    "none": "MSE of the data's own values",
+}
+TRAINING_PARAMS = (
+    "epochs",
+    "batch_size",
+    "lr",
+    "schedule",
+    "weight_decay",
+    "noise",
+    "noise_level",
+    "validation_fraction",
+    "patience",
+    "random_state",
+)
+PCA_RANDOMIZED_ABOVE = 1_000_000  # values in the training matrix; above it a full SVD gets slow
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "info",
+        help="show what a model file holds",
+        description="Show a model file's family, settings, data layout and scaling, "
+        "parameter count, versions, and its training: epochs and final losses.",
+    )
+    p.add_argument("model", help="model file written by 'aekit train' or AutoEncoder.save")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+
+    p = subparsers.add_parser(
+        "eval",
+        help="measure reconstruction error on a data set, beside PCA",
+        description="Reconstruction error of a model on the test split of a data set (the "
+        "training split when there is none), beside PCA with as many components as the code "
+        "has, fitted on the training split. Errors are measured on the values the model sees "
+        "(e.g. pixels / 255), after rounding back to the data's own type, as a user gets them.",
+    )
+    p.add_argument("model", help="model file written by 'aekit train' or AutoEncoder.save")
+    p.add_argument(
+        "--data", required=True, help="a data set name (digits, mnist, fashion-mnist, cifar10) or a path"
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    add_device_option(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    return {"info": _info, "eval": _eval}[args.command](args)
+
+
+# -- info ---------------------------------------------------------------------------------------------------
+
+
+def _info(args: argparse.Namespace) -> int:
+    from aekit._version import __version__
+    from aekit.estimators.scaling import DataSpec
+    from aekit.io import load_model
+
+    model, doc = load_model(args.model)
+    try:
+        spec = DataSpec.from_dict(doc["data"])
+        params = dict(doc["params"])
+        history = list(doc.get("history", []))
+        settings = {k: v for k, v in doc["model_config"].items() if k not in ("input_shape", "extra")}
+        report = {
+            "file": str(args.model),
+            "family": doc["family"],
+            "settings": settings,
+            "training": {k: params.get(k) for k in TRAINING_PARAMS},
+            "data": {
+                "sample_shape": list(spec.sample_shape),
+                "dtype": spec.dtype,
+                "scaling": spec.scaling,
+                "model_input_shape": list(spec.input_shape),
+            },
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "library_version": doc["library_version"],
+            "format_version": doc["format_version"],
+            "epochs_trained": len(history),
+            "final": history[-1] if history else None,
+        }
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ModelFileError(f"{args.model} has a damaged header ({type(exc).__name__}: {exc}).") from None
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    from rich.table import Table
+
+    size = Path(args.model).stat().st_size
+    table = Table(title=f"{args.model} ({size / 1024:.1f} KiB)", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("family", report["family"])
+    table.add_row("settings", ", ".join(f"{k}={fmt(v)}" for k, v in settings.items()))
+    table.add_row("training", ", ".join(f"{k}={fmt(v)}" for k, v in report["training"].items()))
+    table.add_row(
+        "data",
+        f"samples of shape {fmt(spec.sample_shape)}, {spec.dtype}; scaling {spec.scaling}: "
+        f"{SCALING_NOTES.get(spec.scaling, '?')}",
+    )
+    table.add_row("parameters", f"{report['parameters']:,}")
+    table.add_row(
+        "versions",
+        f"written by aekit {report['library_version']}, model format "
+        f"{report['format_version']} (this is aekit {__version__})",
+    )
+    stopped = history and stopped_early(history, params.get("patience"))
+    table.add_row("epochs trained", f"{len(history)}" + (" (stopped early)" if stopped else ""))
+    if history:
+        table.add_row(
+            "final losses",
+            ", ".join(f"{k} {fmt(v)}" for k, v in history[-1].items() if k not in ("epoch", "lr", "seconds")),
+        )
+    console().print(table)
+    return 0
+
+
+# -- eval ---------------------------------------------------------------------------------------------------
+
+
+def _eval(args: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+
+    from aekit.data import load
+    from aekit.estimators.scaling import check_like
+    from aekit.training import evaluate
+
+    est = load_estimator(args.model, args.device)
+    spec = est.spec_
+    ds = load(args.data)
+    split = "test" if ds.x_test is not None and len(ds.x_test) else "train"
+    train = check_like(ds.x_train, spec, "the model", what=f"{ds.name} training data")
+    x = check_like(ds.x_test, spec, "the model", what=f"{ds.name} test data") if split == "test" else train
+    if split == "train":
+        note(f"{ds.name} has no test split; evaluating on its training split, which flatters both models")
+    target = spec.to_model(x)  # (N, *input_shape)
+
+    recon = spec.to_model(est.reconstruct(x))
+    with torch.no_grad():
+        model_loss = evaluate(est.model_, torch.from_numpy(target).to(est.device_))
+    ae = {"family": est.kind, "code_size": est.code_size, **_errors(target, recon, spec), "loss": model_loss}
+
+    from sklearn.decomposition import PCA
+
+    flat_train = spec.to_model(train).reshape(len(train), -1)
+    k = min(est.code_size, *flat_train.shape)
+    solver = "randomized" if flat_train.size > PCA_RANDOMIZED_ABOVE and k < min(flat_train.shape) else "full"
+    pca = PCA(n_components=k, svd_solver=solver, random_state=0).fit(flat_train)
+    flat = pca.inverse_transform(pca.transform(target.reshape(len(target), -1)))
+    low, high = spec.value_range
+    if low is not None:
+        flat = np.clip(flat, low, high)  # the autoencoder's output is bounded the same way
+    # through the user's dtype and back, as the autoencoder's reconstruction went
+    pca_recon = spec.to_model(spec.from_model(flat.reshape(target.shape).astype(np.float32)))
+    pca_report = {"n_components": k, "n_train": len(train), **_errors(target, pca_recon, spec)}
+
+    report = {
+        "model": str(args.model),
+        "data": ds.name,
+        "split": split,
+        "n_samples": len(x),
+        "unit": MSE_UNITS.get(spec.scaling, "MSE"),
+        "unit_range": spec.value_range == (0.0, 1.0),
+        "autoencoder": ae,
+        "pca": pca_report,
+    }
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    _print_eval(report, est.loss)
+    return 0
+
+
+def _errors(target, recon, spec) -> dict[str, float | None]:
+    """MSE, and PSNR in dB where the model's values lie in [0, 1] (peak 1)."""
+    import numpy as np
+
+    mse = float(np.mean((target.astype(np.float64) - recon) ** 2))
+    psnr = None  # also for a perfect reconstruction (infinite PSNR), which JSON cannot hold
+    if spec.value_range == (0.0, 1.0) and mse > 0:
+        psnr = 10 * math.log10(1.0 / mse)
+    return {"mse": mse, "psnr_db": psnr}
+
+
+def _print_eval(report: dict[str, Any], loss_name: str) -> None:
+    from rich.table import Table
+
+    ae, pca = report["autoencoder"], report["pca"]
+    table = Table(
+        title=f"{report['model']} on {report['data']} ({report['split']} split, {report['n_samples']} "
+        "samples)",
+        title_justify="left",
+        caption=report["unit"],
+        caption_justify="left",
+    )
+    table.add_column("metric", style="bold")
+    table.add_column(f"autoencoder ({ae['family']}, code {ae['code_size']})", justify="right")
+    table.add_column(f"PCA ({pca['n_components']} components)", justify="right")
+    table.add_row("MSE", fmt(ae["mse"]), fmt(pca["mse"]))
+    if report["unit_range"]:  # PSNR needs a peak value: 1
+        table.add_row("PSNR (dB)", _db(ae), _db(pca))
+    for part, value in ae["loss"].items():
+        label = f"model {part}" + (f" ({loss_name})" if part == "recon" else "")
+        table.add_row(label, fmt(value), "-")
+    console().print(table)
+
+
+def _db(errors: dict[str, Any]) -> str:
+    return "inf" if errors["psnr_db"] is None else f"{errors['psnr_db']:.2f}"

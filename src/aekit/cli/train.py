@@ -1,0 +1,226 @@
+"""``aekit train``: fit an ``AutoEncoder`` on a data set's training split and save it to one file.
+
+The run folder (``--runs``/<stem of --out>) keeps the checkpoint and metrics.jsonl after every epoch, so
+a killed run continues with the same command plus ``--resume``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from aekit.cli.common import (
+    add_device_option,
+    check_device,
+    check_output,
+    epochs_or_auto,
+    fmt,
+    fraction,
+    non_negative_float,
+    non_negative_int,
+    note,
+    positive_float,
+    positive_int,
+    sizes,
+    stopped_early,
+)
+from aekit.errors import ConfigError, DataError
+
+VERBS = ("train",)
+
+# Spelled out here because importing the library's own lists would import torch; test_cli checks that
+# they match aekit.losses, aekit.noise, the scaling and the family configs.
+LOSSES = ("mse", "l1", "bce")
+NOISES = ("gaussian", "salt_pepper", "mask")
+SCALINGS = ("auto", "standard", "minmax", "none")
+SPARSITIES = ("l1", "kl")
+BACKBONES = ("dense", "conv")
+
+# Options that belong to some families only: passed to the estimator only when given, since it rejects
+# them (set to anything but their default) for the other families.
+FAMILY_OPTIONS = ("beta", "sparsity", "sparsity_weight", "rho", "backbone")
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "train",
+        help="train an autoencoder and save it to a model file",
+        description="Train an autoencoder on the training split of a data set and save it to one model file. "
+        "After every epoch the run folder RUNS/<stem of OUT> holds a checkpoint and metrics.jsonl.",
+    )
+    p.add_argument(
+        "--data",
+        required=True,
+        help="a data set name (digits, mnist, fashion-mnist, cifar10) or a "
+        "path to .npz/.npy/.csv/.parquet or a folder of images",
+    )
+    p.add_argument("--out", required=True, metavar="OUT", help="model file to write, e.g. model.aek")
+    model = p.add_argument_group("model")
+    model.add_argument(
+        "--kind", default="dense", help="model family, e.g. dense, conv, sparse or vae (default: %(default)s)"
+    )
+    model.add_argument(
+        "--code-size",
+        type=positive_int,
+        default=32,
+        metavar="K",
+        help="size of the code (default: %(default)s)",
+    )
+    model.add_argument(
+        "--hidden",
+        type=sizes,
+        metavar="W1,W2,...",
+        help="encoder layer widths (dense) or channels (conv), e.g. 256,128; the decoder mirrors them "
+        "(default: the family's)",
+    )
+    model.add_argument(
+        "--loss", choices=LOSSES, default="mse", help="reconstruction loss (default: %(default)s)"
+    )
+    model.add_argument(
+        "--scaling",
+        choices=SCALINGS,
+        default="auto",
+        help="value scaling; auto: /255 for uint8 images, none for data in [0, 1], else standard "
+        "(default: %(default)s)",
+    )
+    model.add_argument("--beta", type=non_negative_float, help="weight of the KL term (vae; default 1.0)")
+    model.add_argument("--sparsity", choices=SPARSITIES, help="sparsity penalty (sparse; default l1)")
+    model.add_argument(
+        "--sparsity-weight",
+        type=non_negative_float,
+        metavar="W",
+        help="weight of the sparsity penalty (sparse; default 0.001)",
+    )
+    model.add_argument(
+        "--rho", type=positive_float, help="target mean activation for --sparsity kl (sparse; default 0.05)"
+    )
+    model.add_argument(
+        "--backbone", choices=BACKBONES, help="encoder/decoder type for sparse and vae (default dense)"
+    )
+    fit = p.add_argument_group("training")
+    fit.add_argument(
+        "--epochs",
+        type=epochs_or_auto,
+        default="auto",
+        help="passes over the training data, or auto: a number that suits the data's size "
+        "(default: %(default)s)",
+    )
+    fit.add_argument(
+        "--batch-size", type=positive_int, default=128, metavar="N", help="(default: %(default)s)"
+    )
+    fit.add_argument(
+        "--lr", type=positive_float, default=3e-3, help="peak learning rate (default: %(default)s)"
+    )
+    fit.add_argument(
+        "--noise", choices=NOISES, help="train a denoising autoencoder with this input corruption"
+    )
+    fit.add_argument(
+        "--noise-level",
+        type=non_negative_float,
+        default=0.2,
+        metavar="LEVEL",
+        help="noise std (gaussian) or fraction of values hit (salt_pepper, mask) (default: %(default)s)",
+    )
+    fit.add_argument(
+        "--validation-fraction",
+        type=fraction,
+        default=0.1,
+        metavar="F",
+        help="share of the training data held out for validation and early stopping (default: %(default)s)",
+    )
+    fit.add_argument(
+        "--patience",
+        type=non_negative_int,
+        default=5,
+        metavar="N",
+        help="stop after N epochs without a better validation loss; 0 never stops early "
+        "(default: %(default)s)",
+    )
+    fit.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed for initialisation, data order and noise (default: %(default)s)",
+    )
+    add_device_option(fit)
+    folder = p.add_argument_group("run folder")
+    folder.add_argument(
+        "--runs",
+        default="runs",
+        metavar="DIR",
+        help="parent of the run folder DIR/<stem of OUT> (default: %(default)s)",
+    )
+    folder.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue a stopped run from its run folder; give the same settings as when it started",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no notes")
+    p.set_defaults(
+        on_interrupt="training stopped; run the same command with --resume to continue from the last "
+        "finished epoch"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from aekit import AutoEncoder
+    from aekit.data import load
+    from aekit.models import FAMILIES
+    from aekit.training import CHECKPOINT
+
+    out = check_output(args.out, args.data if Path(args.data).exists() else "", option="--out")
+    if args.kind not in FAMILIES:  # before loading the data, which can take a while
+        raise ConfigError(f"--kind {args.kind!r} is not a model family; choose one of {', '.join(FAMILIES)}.")
+    device = check_device(args.device)
+    ds = load(args.data)
+    x = ds.x_train
+    if x is None or len(x) == 0:
+        raise DataError(f"data set {ds.name!r} has no training samples; give data with an x_train part")
+    run_dir = Path(args.runs) / out.stem
+    if not args.resume and (run_dir / CHECKPOINT).exists() and not args.quiet:
+        note(f"starting a new run in {run_dir}, replacing the checkpoint there (--resume would continue it)")
+    family_options = {k: getattr(args, k) for k in FAMILY_OPTIONS if getattr(args, k) is not None}
+    est = AutoEncoder(
+        kind=args.kind,
+        code_size=args.code_size,
+        hidden=args.hidden,
+        loss=args.loss,
+        scaling=args.scaling,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        noise=args.noise,
+        noise_level=args.noise_level,
+        validation_fraction=args.validation_fraction,
+        patience=args.patience or None,
+        random_state=args.seed,
+        device=device,
+        verbose=0 if args.quiet else 1,
+        run_dir=run_dir,
+        resume=args.resume,
+        **family_options,
+    )
+    est.fit(x)
+    est.save(out)
+    print(
+        f"trained a {args.kind} model on {ds.name} ({len(x)} samples of shape {tuple(x.shape[1:])}) "
+        f"for {len(est.history_)} epoch(s)"
+    )
+    print(_final_losses(est.history_, args.patience))
+    print(f"wrote {out} (checkpoint and metrics.jsonl in {run_dir})")
+    return 0
+
+
+def _final_losses(history: list[dict], patience: int) -> str:
+    last = history[-1]
+    parts = [f"{k} {fmt(v)}" for k, v in last.items() if k not in ("epoch", "lr", "seconds")]
+    line = "final " + ", ".join(parts)
+    val = [(r["val_loss"], r["epoch"]) for r in history if "val_loss" in r]
+    if val:
+        best, epoch = min(val)
+        line += f"; best val_loss {fmt(best)} at epoch {epoch}"
+        if patience:  # early stopping keeps the best weights
+            line += " (its weights are saved)"
+        if stopped_early(history, patience):
+            line += ", stopped early"
+    return line
