@@ -1,0 +1,107 @@
+"""``aekit demo`` end to end in quick mode (one run shared by the tests), and the report pieces alone."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from aekit import report
+from aekit.demo import FILES, MODELS, run_demo
+
+PNGS = [name for name in FILES if name.endswith(".png")]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    import torch
+
+    threads = torch.get_num_threads()
+    out = tmp_path_factory.mktemp("demo")
+    figures = run_demo(out, quick=True)
+    assert torch.get_num_threads() == threads  # the demo's single-thread setting is undone
+    return out, figures
+
+
+def test_writes_every_file(demo):
+    out, figures = demo
+    assert sorted(p.name for p in out.iterdir()) == sorted(FILES)  # no temporary files left behind
+    assert figures["report"] == str(out / "index.html")
+
+
+@pytest.mark.parametrize("name", PNGS)
+def test_pngs_open_with_plausible_sizes(demo, name):
+    out, _ = demo
+    with Image.open(out / name) as image:
+        assert image.format == "PNG"
+        width, height = image.size
+        image.load()
+    assert 200 <= width <= 3000 and 100 <= height <= 3000, (name, image.size)
+    assert np.asarray(image.convert("L")).std() > 5, f"{name} is blank"
+
+
+def test_summary_json_has_every_model_with_finite_figures(demo):
+    out, figures = demo
+    summary = json.loads((out / "summary.json").read_text())
+    assert list(summary["models"]) == [name for name, _, _ in MODELS]
+    for name, m in summary["models"].items():
+        assert math.isfinite(m["test_mse"]) and m["test_mse"] > 0, name
+        assert m["test_psnr"] == pytest.approx(10 * math.log10(1 / m["test_mse"])), name
+        assert m["parameters"] > 0 and m["epochs"] >= 1 and m["train_seconds"] > 0, name
+        assert m["pca_mse"] == pytest.approx(
+            summary["ae_vs_pca"]["pca_mse"][summary["ae_vs_pca"]["code_sizes"].index(m["code_size"])]
+        )
+    # summary.json holds exactly the returned figures (the report path aside)
+    assert summary == json.loads(json.dumps({k: v for k, v in figures.items() if k != "report"}))
+
+
+def test_index_links_every_image_offline(demo):
+    out, _ = demo
+    page = (out / "index.html").read_text(encoding="utf-8")
+    sources = re.findall(r'<img src="([^"]+)"', page)
+    assert sorted(sources) == sorted(PNGS)
+    assert all((out / src).is_file() for src in sources)
+    assert "<script" not in page and "http" not in page  # no JavaScript, nothing fetched from the web
+    for name, _, _ in MODELS:
+        assert f"<td>{name}</td>" in page
+
+
+def test_models_learn_something(demo):
+    """Even a few epochs must beat predicting the mean training image, and PCA's error must fall with size."""
+    _, figures = demo
+    baseline = figures["mean_image_mse"]
+    curve = figures["ae_vs_pca"]
+    assert curve["autoencoder_mse"][-1] < 0.8 * baseline, (curve, baseline)
+    for name in ("dense", "sparse", "denoising"):
+        assert figures["models"][name]["test_mse"] < baseline, (name, figures["models"][name], baseline)
+    assert all(a > b for a, b in zip(curve["pca_mse"], curve["pca_mse"][1:], strict=False)), curve
+    assert 0 < figures["denoising"]["noisy_input_mse"] < 0.2**2  # clipping to [0, 1] removes some noise
+
+
+def test_importing_demo_loads_neither_torch_nor_matplotlib():
+    code = "import sys, aekit.demo, aekit.report; print(sorted({'torch', 'matplotlib'} & set(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_report_pieces_stand_alone(tmp_path):
+    rng = np.random.default_rng(0)
+    images = rng.random((6, 5, 7)).astype(np.float32)
+    report.image_rows(tmp_path / "rows.png", [("a", images), ("b <&>", images[:3])])
+    report.image_grid(tmp_path / "grid.png", (images * 255).astype(np.uint8)[..., None], n_cols=4)
+    report.loss_curves(tmp_path / "loss.png", {"m": [{"epoch": 1, "loss": -0.5}, {"epoch": 2, "loss": -0.7}]})
+    for name in ("rows.png", "grid.png", "loss.png"):
+        with Image.open(tmp_path / name) as image:
+            assert image.format == "PNG"
+    report.write_json(tmp_path / "s.json", {"x": np.float32(1.5), "inf": math.inf, "a": np.arange(2)})
+    assert json.loads((tmp_path / "s.json").read_text()) == {"x": 1.5, "inf": None, "a": [0, 1]}
+    report.write_index(tmp_path / "i.html", "t<", ["h"], [["<b>"]], images=[("x y.png", 'cap"')])
+    page = (tmp_path / "i.html").read_text()
+    assert "&lt;b&gt;" in page and "<b>" not in page and 'src="x y.png"' in page
+    assert report.psnr(0.01) == pytest.approx(20.0) and report.psnr(0.0) == math.inf
