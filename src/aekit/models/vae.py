@@ -8,6 +8,7 @@ scales are learned (one per model), so no hand-tuned weight between reconstructi
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -35,8 +36,10 @@ class VariationalAutoEncoder(AutoEncoderModel):
 
     def __init__(self, config: VAEConfig):
         super().__init__(config)
-        # log of the likelihood's scale for Gaussian/Laplace outputs (unused for Bernoulli)
-        self.log_scale = nn.Parameter(torch.zeros(()))
+        # Log of the likelihood's scale for Gaussian/Laplace outputs (unused for Bernoulli). It starts at
+        # scale 0.1, not 1: a wide start makes the KL term win early and the posterior collapse to the prior
+        # (on digits, scale 1 gave a model no better than the mean image; 0.1 gave 4x lower error).
+        self.log_scale = nn.Parameter(torch.full((), math.log(0.1)))
 
     @property
     def encoder_out(self) -> int:
