@@ -10,6 +10,17 @@ import pytest
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """The tests' models are tiny and only pay for torch's thread pool: one thread is several times faster."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(autouse=True)
 def _aekit_env(tmp_path_factory, monkeypatch):
     # Respect an explicit AEKIT_DATA_DIR (CI may point elsewhere); default to the shared folder.

@@ -11,10 +11,6 @@ to real (``check_complex_data``), and the empty-data error lacked scikit-learn's
 
 from __future__ import annotations
 
-import dataclasses
-import itertools
-import typing
-
 import numpy as np
 import pytest
 import torch
@@ -26,37 +22,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from aekit import AutoEncoder
 from aekit.errors import ConfigError, DataError
-from aekit.models import FAMILIES, ModelConfig
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny models only pay for torch's thread pool: on a busy 2-core machine one thread is ~20x faster."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def family_variants() -> list[tuple[str, dict[str, typing.Any]]]:
-    """(family, settings) for every family and every combination of its own Literal settings."""
-    base = {f.name for f in dataclasses.fields(ModelConfig)}
-    variants = []
-    for name, cls in FAMILIES.items():
-        hints = typing.get_type_hints(cls.config_class)
-        own = {
-            f.name: typing.get_args(hints[f.name])
-            for f in dataclasses.fields(cls.config_class)
-            if f.name not in base and typing.get_origin(hints[f.name]) is typing.Literal
-        }
-        for combo in itertools.product(*own.values()):
-            variants.append((name, dict(zip(own, combo, strict=True))))
-    return variants
-
-
-def is_conv(family: str, settings: dict[str, typing.Any]) -> bool:
-    return (settings.get("backbone") or getattr(FAMILIES[family].config_class, "backbone", "dense")) == "conv"
-
+from families import family_variants, is_conv
 
 VARIANTS = family_variants()
 VARIANT_IDS = ["-".join([family, *map(str, settings.values())]) for family, settings in VARIANTS]

@@ -3,11 +3,8 @@ ModelFileError without ever unpickling anything; ``tensorfile.flatten``/``unflat
 
 from __future__ import annotations
 
-import dataclasses
-import itertools
 import json
 import pickle
-import typing
 from pathlib import Path
 
 import numpy as np
@@ -18,34 +15,9 @@ from sklearn.exceptions import NotFittedError
 
 from aekit import AutoEncoder, io, tensorfile
 from aekit.errors import ModelFileError
-from aekit.models import FAMILIES, ModelConfig
+from aekit.models import FAMILIES
 from aekit.training import CHECKPOINT
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny models only pay for torch's thread pool: on a busy 2-core machine one thread is ~20x faster."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def family_variants() -> list[tuple[str, dict[str, typing.Any]]]:
-    """(family, settings) for every family and every combination of its own Literal settings."""
-    base = {f.name for f in dataclasses.fields(ModelConfig)}
-    variants = []
-    for name, cls in FAMILIES.items():
-        hints = typing.get_type_hints(cls.config_class)
-        own = {
-            f.name: typing.get_args(hints[f.name])
-            for f in dataclasses.fields(cls.config_class)
-            if f.name not in base and typing.get_origin(hints[f.name]) is typing.Literal
-        }
-        for combo in itertools.product(*own.values()):
-            variants.append((name, dict(zip(own, combo, strict=True))))
-    return variants
-
+from families import family_variants
 
 VARIANTS = family_variants()
 VARIANT_IDS = ["-".join([family, *map(str, settings.values())]) for family, settings in VARIANTS]

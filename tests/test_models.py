@@ -6,8 +6,6 @@ sparsity, ...) are crossed, so a new family or a new choice is tested without ed
 
 from __future__ import annotations
 
-import dataclasses
-import itertools
 import json
 import math
 import typing
@@ -18,32 +16,8 @@ import torch.nn.functional as F
 
 from aekit import losses
 from aekit.errors import ConfigError
-from aekit.models import FAMILIES, DiagonalGaussian, ModelConfig, build_model, family_of
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny models only pay for torch's thread pool: on a busy 2-core machine one thread is ~20x faster."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def family_variants() -> list[tuple[str, dict[str, typing.Any]]]:
-    """(family, settings) for every family and every combination of its own Literal settings."""
-    base = {f.name for f in dataclasses.fields(ModelConfig)}
-    variants = []
-    for name, cls in FAMILIES.items():
-        hints = typing.get_type_hints(cls.config_class)
-        own = {
-            f.name: typing.get_args(hints[f.name])
-            for f in dataclasses.fields(cls.config_class)
-            if f.name not in base and typing.get_origin(hints[f.name]) is typing.Literal
-        }
-        for combo in itertools.product(*own.values()):
-            variants.append((name, dict(zip(own, combo, strict=True))))
-    return variants
+from aekit.models import FAMILIES, DiagonalGaussian, build_model, family_of
+from families import family_variants
 
 
 def backbone_of(family: str, settings: dict[str, typing.Any]) -> str:

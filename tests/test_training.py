@@ -22,15 +22,6 @@ from aekit.models import build_model
 from aekit.training import CHECKPOINT, METRICS, TrainConfig, Trainer, evaluate
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny models only pay for torch's thread pool: on a busy 2-core machine one thread is ~20x faster."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def tiny_model(**settings):
     torch.manual_seed(0)
     return build_model("dense", {"input_shape": (6,), "code_size": 2, "hidden": (4,), **settings})

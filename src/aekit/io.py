@@ -35,7 +35,9 @@ def load_model(path: str | os.PathLike) -> tuple[AutoEncoderModel, dict[str, Any
     """Rebuild the model stored at ``path``; returns it (in eval mode, on the CPU) and the header."""
     tensors, doc = tensorfile.load(path)
     if doc.get("format") != FORMAT:
-        raise ModelFileError(f"{path} is not an aekit model file (it holds {doc.get('format') or doc.get('kind')!r}).")
+        raise ModelFileError(
+            f"{path} is not an aekit model file (it holds {doc.get('format') or doc.get('kind')!r})."
+        )
     version = doc.get("format_version")
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise ModelFileError(
@@ -47,6 +49,8 @@ def load_model(path: str | os.PathLike) -> tuple[AutoEncoderModel, dict[str, Any
         model.load_state_dict(tensors)
     except (AekitError, KeyError, TypeError, RuntimeError) as exc:
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ModelFileError(f"{path} is damaged or mismatched: its weights do not fit its settings ({detail}).") from None
+        raise ModelFileError(
+            f"{path} is damaged or mismatched: its weights do not fit its settings ({detail})."
+        ) from None
     model.eval()
     return model, doc

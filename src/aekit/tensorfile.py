@@ -33,7 +33,9 @@ def flatten(obj: Any, tensors: dict[str, torch.Tensor], prefix: str = "") -> Any
         tensors[key] = obj.detach().cpu().contiguous()
         return {_TENSOR: key}
     if isinstance(obj, dict):
-        return {"__dict__": [[flatten(k, tensors), flatten(v, tensors, f"{prefix}.{k}")] for k, v in obj.items()]}
+        return {
+            "__dict__": [[flatten(k, tensors), flatten(v, tensors, f"{prefix}.{k}")] for k, v in obj.items()]
+        }
     if isinstance(obj, list | tuple):
         items = [flatten(v, tensors, f"{prefix}.{i}") for i, v in enumerate(obj)]
         return items if isinstance(obj, list) else {"__tuple__": items}

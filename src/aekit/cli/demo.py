@@ -17,7 +17,9 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("--out", default="aekit-demo", metavar="DIR", help="report folder (default: %(default)s)")
     p.add_argument(
-        "--quick", action="store_true", help="a tiny, few-second run for checks; its figures are not meaningful"
+        "--quick",
+        action="store_true",
+        help="a tiny, few-second run for checks; its figures are not meaningful",
     )
 
 

@@ -116,11 +116,20 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         data = torch.from_numpy(spec.to_model(x))
         train, val = _split(data, self.validation_fraction, seed)
         train_config = TrainConfig(
-            epochs=_resolve_epochs(self.epochs, len(train), self.batch_size), batch_size=self.batch_size,
-            lr=self.lr, weight_decay=self.weight_decay,
-            schedule=self.schedule, patience=self.patience, noise=self.noise, noise_level=self.noise_level,
-            value_range=spec.value_range, seed=seed, device=device, verbose=self.verbose,
-            run_dir=Path(self.run_dir) if self.run_dir is not None else None, resume=self.resume,
+            epochs=_resolve_epochs(self.epochs, len(train), self.batch_size),
+            batch_size=self.batch_size,
+            lr=self.lr,
+            weight_decay=self.weight_decay,
+            schedule=self.schedule,
+            patience=self.patience,
+            noise=self.noise,
+            noise_level=self.noise_level,
+            value_range=spec.value_range,
+            seed=seed,
+            device=device,
+            verbose=self.verbose,
+            run_dir=Path(self.run_dir) if self.run_dir is not None else None,
+            resume=self.resume,
         )
         trainer = Trainer(train_config)
         # All randomness comes from seed; fork_rng restores the caller's global RNG state afterwards.
@@ -150,16 +159,27 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         from aekit.models import FAMILIES
 
         if self.kind not in FAMILIES:
-            raise ConfigError(f"kind={self.kind!r} is not a model family; choose one of {', '.join(FAMILIES)}.")
+            raise ConfigError(
+                f"kind={self.kind!r} is not a model family; choose one of {', '.join(FAMILIES)}."
+            )
         fields = {f.name for f in dataclasses.fields(FAMILIES[self.kind].config_class)}
         defaults = type(self)().get_params()
         settings: dict[str, Any] = {}
         for name, value in self.get_params().items():
             if name in fields and value is not None:
                 settings[name] = tuple(value) if name in ("hidden", "decoder_hidden") else value
-            elif name in ("sparsity", "sparsity_weight", "rho", "beta", "backbone") and value != defaults[name]:
-                owners = [k for k, cls in FAMILIES.items() if name in {f.name for f in dataclasses.fields(cls.config_class)}]
-                raise ConfigError(f"{name}={value!r} applies to kind={' or '.join(map(repr, owners))}, not kind={self.kind!r}.")
+            elif (
+                name in ("sparsity", "sparsity_weight", "rho", "beta", "backbone") and value != defaults[name]
+            ):
+                owners = [
+                    k
+                    for k, cls in FAMILIES.items()
+                    if name in {f.name for f in dataclasses.fields(cls.config_class)}
+                ]
+                raise ConfigError(
+                    f"{name}={value!r} applies to kind={' or '.join(map(repr, owners))}, "
+                    f"not kind={self.kind!r}."
+                )
         settings["input_shape"] = spec.input_shape
         settings["output"] = "sigmoid" if spec.value_range == (0.0, 1.0) else "identity"
         if self.loss == "bce" and settings["output"] != "sigmoid":
@@ -232,8 +252,16 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         params = {k: (str(v) if isinstance(v, os.PathLike) else v) for k, v in self.get_params().items()}
         if not isinstance(self.random_state, int | type(None)):
             params["random_state"] = None  # a RandomState object cannot go into JSON
-        save_model(path, self.model_, {"estimator": type(self).__name__, "params": params,
-                                       "data": self.spec_.to_dict(), "history": self.history_})
+        save_model(
+            path,
+            self.model_,
+            {
+                "estimator": type(self).__name__,
+                "params": params,
+                "data": self.spec_.to_dict(),
+                "history": self.history_,
+            },
+        )
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: str = "auto") -> AutoEncoder:

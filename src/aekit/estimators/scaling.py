@@ -50,8 +50,14 @@ class DataSpec:
     _unit_range: bool = False  # "none" scaling on data already in [0, 1]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"sample_shape": list(self.sample_shape), "dtype": self.dtype, "scaling": self.scaling,
-                "offset": self.offset, "scale": self.scale, "unit_range": self._unit_range}
+        return {
+            "sample_shape": list(self.sample_shape),
+            "dtype": self.dtype,
+            "scaling": self.scaling,
+            "offset": self.offset,
+            "scale": self.scale,
+            "unit_range": self._unit_range,
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DataSpec:
@@ -108,10 +114,13 @@ def check_array(x: Any, what: str = "X") -> np.ndarray:
             "Pass real values, e.g. x.real or np.abs(x)."
         )
     if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-        raise DataError(f"{what} must be numeric; got dtype {arr.dtype}. Convert or drop the non-numeric columns.")
+        raise DataError(
+            f"{what} must be numeric; got dtype {arr.dtype}. Convert or drop the non-numeric columns."
+        )
     if arr.ndim < 2 or arr.ndim > 4:
         raise DataError(
-            f"{what} must be 2-D (N, D) for tables or 3-D/4-D (N, H, W[, C]) for images; got shape {arr.shape}. "
+            f"{what} must be 2-D (N, D) for tables or 3-D/4-D (N, H, W[, C]) for images; "
+            f"got shape {arr.shape}. "
             "Reshape your data, e.g. x.reshape(1, -1) for a single sample."
         )
     # scikit-learn's wording ("0 sample(s) (shape=...) while a minimum of 1 is required"), which its

@@ -26,8 +26,12 @@ class AutoEncoderModel(nn.Module):
         config.validate()
         self.config = config
         self.encoder, self.decoder = BACKBONES[self.backbone](
-            tuple(config.input_shape), config.hidden, config.decoder_hidden,
-            self.encoder_out, config.code_size, config.activation,
+            tuple(config.input_shape),
+            config.hidden,
+            config.decoder_hidden,
+            self.encoder_out,
+            config.code_size,
+            config.activation,
         )
         init_weights(self)
 

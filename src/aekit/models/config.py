@@ -42,7 +42,9 @@ class ModelConfig:
         for name in ("hidden", "decoder_hidden"):
             widths = getattr(self, name)
             if widths is not None and (not widths or any(int(w) < 1 for w in widths)):
-                raise ConfigError(f"{name} must be a non-empty list of positive sizes, e.g. (256, 128); got {widths!r}.")
+                raise ConfigError(
+                    f"{name} must be a non-empty list of positive sizes, e.g. (256, 128); got {widths!r}."
+                )
         if not self.input_shape or any(int(s) < 1 for s in self.input_shape):
             raise ConfigError(f"input_shape must be positive sizes; got {self.input_shape!r}.")
 
@@ -54,7 +56,9 @@ class ModelConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = set(data) - names
         if unknown:
-            raise ConfigError(f"unknown setting(s) {sorted(unknown)} for {cls.__name__}; known: {sorted(names)}.")
+            raise ConfigError(
+                f"unknown setting(s) {sorted(unknown)} for {cls.__name__}; known: {sorted(names)}."
+            )
         values = dict(data)
         for key in ("input_shape", "hidden", "decoder_hidden"):
             if values.get(key) is not None:

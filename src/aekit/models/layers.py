@@ -60,7 +60,7 @@ class DenseDecoder(nn.Module):
 
 
 def conv_sizes(height: int, width: int, n_stages: int) -> list[tuple[int, int]]:
-    """Spatial size after each stride-2 stage (kernel 3, padding 1 halves and rounds up): 28 -> 14 -> 7 -> 4."""
+    """Spatial size after each stride-2 stage (kernel 3, padding 1: halve, round up): 28 -> 14 -> 7 -> 4."""
     sizes = [(height, width)]
     for _ in range(n_stages):
         h, w = sizes[-1]
@@ -124,7 +124,8 @@ def _dense_pair(input_shape, hidden, decoder_hidden, encoder_out, code_size, act
 def _conv_pair(input_shape, hidden, decoder_hidden, encoder_out, code_size, act):
     if len(input_shape) != 3:
         raise ConfigError(
-            f"a convolutional model needs images (N, H, W) or (N, H, W, C); got rows of shape {tuple(input_shape)}. "
+            f"a convolutional model needs images (N, H, W) or (N, H, W, C); "
+            f"got rows of shape {tuple(input_shape)}. "
             "Use kind='dense' (or backbone='dense') for tables."
         )
     channels = tuple(hidden) if hidden else DEFAULT_CONV_CHANNELS
@@ -137,10 +138,9 @@ BACKBONES = {"dense": _dense_pair, "conv": _conv_pair}
 
 
 def init_weights(module: nn.Module) -> None:
-    """Kaiming-uniform init suited to ReLU-like activations, zero biases: faster early training than the default."""
+    """Kaiming-uniform init (suits ReLU-like activations), zero biases: trains faster than the default."""
     for m in module.modules():
         if isinstance(m, nn.Linear | nn.Conv2d | nn.ConvTranspose2d):
             nn.init.kaiming_uniform_(m.weight, nonlinearity="relu")
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
-

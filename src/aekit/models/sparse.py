@@ -29,7 +29,9 @@ class SparseConfig(ModelConfig):
     def validate(self) -> None:
         super().validate()
         if not 0.0 < self.rho < 1.0:
-            raise ConfigError(f"rho is a target firing rate and must lie in (0, 1); got {self.rho}. Try 0.05.")
+            raise ConfigError(
+                f"rho is a target firing rate and must lie in (0, 1); got {self.rho}. Try 0.05."
+            )
         if self.sparsity_weight < 0:
             raise ConfigError(f"sparsity_weight must be >= 0; got {self.sparsity_weight}.")
 

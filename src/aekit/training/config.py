@@ -19,7 +19,9 @@ class TrainConfig:
     lr: float = 3e-3  # peak learning rate of the schedule (Adam)
     weight_decay: float = 0.0
     schedule: Schedule = "onecycle"
-    patience: int | None = 5  # epochs without a better validation loss before stopping; None = never stop early
+    patience: int | None = (
+        5  # epochs without a better validation loss before stopping; None = never stop early
+    )
     noise: str | None = None  # denoising: a name in aekit.noise.NOISES
     noise_level: float = 0.2
     value_range: tuple[float | None, float | None] = (None, None)  # of the scaled data, for clipping noise
@@ -31,7 +33,9 @@ class TrainConfig:
 
     def validate(self) -> None:
         if not isinstance(self.epochs, int) or self.epochs < 1:
-            raise ConfigError(f"epochs must be a positive integer (or 'auto' in AutoEncoder); got {self.epochs!r}.")
+            raise ConfigError(
+                f"epochs must be a positive integer (or 'auto' in AutoEncoder); got {self.epochs!r}."
+            )
         if not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise ConfigError(f"batch_size must be a positive integer; got {self.batch_size!r}.")
         if not self.lr > 0:
@@ -40,7 +44,9 @@ class TrainConfig:
             raise ConfigError(f"schedule={self.schedule!r} is not one of 'onecycle', 'cosine', 'constant'.")
         if self.noise is not None and self.noise not in NOISES:
             raise ConfigError(f"noise={self.noise!r} is not one of {', '.join(map(repr, NOISES))} (or None).")
-        if self.noise is not None and not 0 <= self.noise_level:
+        if self.noise is not None and not self.noise_level >= 0:
             raise ConfigError(f"noise_level must be >= 0; got {self.noise_level!r}.")
         if self.resume and self.run_dir is None:
-            raise ConfigError("resume=True needs run_dir: the folder holding the checkpoint to continue from.")
+            raise ConfigError(
+                "resume=True needs run_dir: the folder holding the checkpoint to continue from."
+            )

@@ -31,7 +31,9 @@ class Progress:
 
     def start_epoch(self, epoch: int, last_val: str) -> None:
         if self._bar is not None:
-            self._bar.reset(self._task, total=self.batches, epoch=f"{epoch}/{self.epochs}", loss="-", val=last_val)
+            self._bar.reset(
+                self._task, total=self.batches, epoch=f"{epoch}/{self.epochs}", loss="-", val=last_val
+            )
 
     def advance(self, n: int, loss: float | None = None) -> None:
         if self._bar is not None:
@@ -40,9 +42,16 @@ class Progress:
 
     def end_epoch(self, record: dict[str, Any]) -> None:
         if self._bar is not None:
-            parts = [f"{k} {v:.5f}" for k, v in record.items() if isinstance(v, float) and k not in ("lr", "seconds")]
-            self._bar.console.print(f"epoch {record['epoch']}/{self.epochs}  " + "  ".join(parts)
-                                    + f"  ({record['seconds']:.1f} s)")
+            parts = [
+                f"{k} {v:.5f}"
+                for k, v in record.items()
+                if isinstance(v, float) and k not in ("lr", "seconds")
+            ]
+            self._bar.console.print(
+                f"epoch {record['epoch']}/{self.epochs}  "
+                + "  ".join(parts)
+                + f"  ({record['seconds']:.1f} s)"
+            )
 
     def close(self) -> None:
         if self._bar is not None:

@@ -50,10 +50,18 @@ class Trainer:
         steps = math.ceil(n / cfg.batch_size)
         # foreach: one fused update over all parameters; torch enables it by default only on GPUs, and it is
         # about 17% faster per step on the CPU for models of this size.
-        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
+        optimizer = torch.optim.Adam(
+            model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True
+        )
         scheduler = _schedule(cfg, optimizer, steps)
-        state = {"epoch": 0, "history": [], "best": math.inf, "bad_epochs": 0, "best_weights": None,
-                 "settings": self._run_settings(n)}
+        state = {
+            "epoch": 0,
+            "history": [],
+            "best": math.inf,
+            "bad_epochs": 0,
+            "best_weights": None,
+            "settings": self._run_settings(n),
+        }
         if cfg.resume:
             state = self._load_checkpoint(model, optimizer, scheduler)
             self._check_same_run(state["settings"], self._run_settings(n))
@@ -81,12 +89,15 @@ class Trainer:
                     for k, v in parts.items():
                         sums[k] = sums.get(k, 0.0) + v.detach() * len(target)
                     if progress.enabled and (b % 20 == 19 or b == steps - 1):
-                        progress.advance(min(20, b % 20 + 1), float(sums["loss"]) / min(n, start + len(target)))
+                        progress.advance(
+                            min(20, b % 20 + 1), float(sums["loss"]) / min(n, start + len(target))
+                        )
                 record: dict[str, Any] = {"epoch": epoch}
                 record.update({k: float(v) / n for k, v in sums.items()})
                 if not math.isfinite(record["loss"]):
                     raise TrainingError(
-                        f"the training loss became {record['loss']} in epoch {epoch}. Lower the learning rate "
+                        f"the training loss became {record['loss']} in epoch {epoch}. "
+                        "Lower the learning rate "
                         f"(now lr={cfg.lr:g}; try {cfg.lr / 10:g}), check the data for NaN or huge values, "
                         "or use scaling='standard'."
                     )
@@ -122,8 +133,16 @@ class Trainer:
     def _run_settings(self, n: int) -> dict[str, Any]:
         """What must not change between a run and its resumption, or the result would differ."""
         c = self.config
-        return {"epochs": c.epochs, "batch_size": c.batch_size, "lr": c.lr, "schedule": c.schedule,
-                "seed": c.seed, "noise": c.noise, "noise_level": c.noise_level, "n_samples": n}
+        return {
+            "epochs": c.epochs,
+            "batch_size": c.batch_size,
+            "lr": c.lr,
+            "schedule": c.schedule,
+            "seed": c.seed,
+            "noise": c.noise,
+            "noise_level": c.noise_level,
+            "n_samples": n,
+        }
 
     def _check_same_run(self, saved: dict[str, Any], now: dict[str, Any]) -> None:
         changed = [f"{k}={saved.get(k)!r} (now {v!r})" for k, v in now.items() if saved.get(k) != v]
