@@ -109,7 +109,7 @@ def add_parser(subparsers) -> None:
         "--batch-size", type=positive_int, default=128, metavar="N", help="(default: %(default)s)"
     )
     fit.add_argument(
-        "--lr", type=positive_float, default=3e-3, help="peak learning rate (default: %(default)s)"
+        "--lr", type=positive_float, default=6e-3, help="peak learning rate (default: %(default)s)"
     )
     fit.add_argument(
         "--noise", choices=NOISES, help="train a denoising autoencoder with this input corruption"

@@ -60,7 +60,7 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         backbone: str | None = None,
         epochs: int | str = "auto",
         batch_size: int = 128,
-        lr: float = 3e-3,
+        lr: float = 6e-3,
         weight_decay: float = 0.0,
         schedule: str = "onecycle",
         validation_fraction: float = 0.1,

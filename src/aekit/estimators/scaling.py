@@ -153,13 +153,15 @@ def fit_spec(x: np.ndarray, scaling: str, loss: str) -> DataSpec:
     if scaling == "auto":
         scaling = "divide255" if dtype == "uint8" else ("none" if lo >= 0 and hi <= 1 else "standard")
     spec = DataSpec(shape, dtype, scaling)
-    flat = x.reshape(len(x), -1).astype(np.float64)
+    flat = x.reshape(len(x), -1)
     if scaling == "standard":
-        std = flat.std(axis=0)
-        spec.offset = flat.mean(axis=0).tolist()
+        # float64 accumulators keep the statistics exact without a float64 copy of the whole data set
+        mean = flat.mean(axis=0, dtype=np.float64)
+        std = flat.std(axis=0, dtype=np.float64)
+        spec.offset = mean.tolist()
         spec.scale = np.where(std > 1e-12, std, 1.0).tolist()  # constant features stay put, no division by 0
     elif scaling == "minmax":
-        lo_f, hi_f = flat.min(axis=0), flat.max(axis=0)
+        lo_f, hi_f = flat.min(axis=0).astype(np.float64), flat.max(axis=0).astype(np.float64)
         spec.offset = lo_f.tolist()
         spec.scale = np.where(hi_f - lo_f > 1e-12, hi_f - lo_f, 1.0).tolist()
     spec._unit_range = scaling == "none" and lo >= 0 and hi <= 1

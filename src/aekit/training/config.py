@@ -16,7 +16,7 @@ Schedule = Literal["onecycle", "cosine", "constant"]
 class TrainConfig:
     epochs: int = 20
     batch_size: int = 128
-    lr: float = 3e-3  # peak learning rate of the schedule (Adam)
+    lr: float = 6e-3  # peak learning rate of the schedule (Adam)
     weight_decay: float = 0.0
     schedule: Schedule = "onecycle"
     patience: int | None = (
@@ -39,7 +39,7 @@ class TrainConfig:
         if not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise ConfigError(f"batch_size must be a positive integer; got {self.batch_size!r}.")
         if not self.lr > 0:
-            raise ConfigError(f"lr must be > 0; got {self.lr!r}. Try 3e-3.")
+            raise ConfigError(f"lr must be > 0; got {self.lr!r}. Try 6e-3.")
         if self.schedule not in ("onecycle", "cosine", "constant"):
             raise ConfigError(f"schedule={self.schedule!r} is not one of 'onecycle', 'cosine', 'constant'.")
         if self.noise is not None and self.noise not in NOISES:
