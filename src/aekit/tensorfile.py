@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
 
 from aekit.atomic import atomic_path
 from aekit.errors import ModelFileError
@@ -84,11 +84,9 @@ def load(path: str | os.PathLike, what: str = "model file") -> tuple[dict[str, t
     if not p.is_file():
         raise ModelFileError(f"no such {what}: {p}")
     try:
-        tensors = load_file(str(p))
-        from safetensors import safe_open
-
         with safe_open(str(p), framework="pt") as f:
             meta = f.metadata() or {}
+            tensors = {key: f.get_tensor(key) for key in f.keys()}  # noqa: SIM118 (not a dict)
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise ModelFileError(
             f"{p} is not a readable aekit {what} (damaged, truncated or another format): {exc}"

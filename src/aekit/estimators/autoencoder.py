@@ -138,13 +138,12 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
             torch.manual_seed(seed)
             model = build_model(self.kind, self._model_settings(spec))
             history = trainer.fit(model, train, val)
-        self.model_ = model.cpu() if device != "cpu" else model
+        self.model_ = model  # stays on the training device for transform and friends
         self.spec_ = spec
         self.history_ = history
         self.n_features_in_ = spec.n_features
         self._n_features_out = self.code_size
         self.device_ = device
-        self.model_.to(device)
         return self
 
     def _seed(self) -> int:
@@ -162,20 +161,19 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
             raise ConfigError(
                 f"kind={self.kind!r} is not a model family; choose one of {', '.join(FAMILIES)}."
             )
-        fields = {f.name for f in dataclasses.fields(FAMILIES[self.kind].config_class)}
+
+        def fields(config_class) -> set[str]:
+            return {f.name for f in dataclasses.fields(config_class)}
+
+        own = fields(FAMILIES[self.kind].config_class)
         defaults = type(self)().get_params()
         settings: dict[str, Any] = {}
         for name, value in self.get_params().items():
-            if name in fields and value is not None:
+            if name in own and value is not None:
                 settings[name] = tuple(value) if name in ("hidden", "decoder_hidden") else value
-            elif (
-                name in ("sparsity", "sparsity_weight", "rho", "beta", "backbone") and value != defaults[name]
-            ):
-                owners = [
-                    k
-                    for k, cls in FAMILIES.items()
-                    if name in {f.name for f in dataclasses.fields(cls.config_class)}
-                ]
+                continue
+            owners = [k for k, cls in FAMILIES.items() if name in fields(cls.config_class)]
+            if owners and value != defaults[name]:  # a setting of other families, given a value
                 raise ConfigError(
                     f"{name}={value!r} applies to kind={' or '.join(map(repr, owners))}, "
                     f"not kind={self.kind!r}."
