@@ -66,9 +66,18 @@ WARMUP = 1_024  # samples in each contender's untimed warm-up run
 def run_aekit(images: np.ndarray, case: dict) -> dict:
     started, cpu = time.perf_counter(), time.process_time()
     ae = AutoEncoder(
-        kind=case["kind"], code_size=COMMON["code_size"], hidden=case["hidden"], epochs=case["epochs"],
-        batch_size=COMMON["batch_size"], lr=COMMON["lr"], schedule="onecycle", validation_fraction=0.0,
-        patience=None, random_state=COMMON["seed"], device="cpu", verbose=0,
+        kind=case["kind"],
+        code_size=COMMON["code_size"],
+        hidden=case["hidden"],
+        epochs=case["epochs"],
+        batch_size=COMMON["batch_size"],
+        lr=COMMON["lr"],
+        schedule="onecycle",
+        validation_fraction=0.0,
+        patience=None,
+        random_state=COMMON["seed"],
+        device="cpu",
+        verbose=0,
     ).fit(images)
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     loop = sum(h["seconds"] for h in ae.history_)
@@ -107,15 +116,37 @@ def run_plain(images: np.ndarray, case: dict) -> dict:
 
 def model_settings(case: dict, input_shape: tuple[int, ...]) -> dict:
     """What a user passes to build_model for MNIST scaled to [0, 1]; checked against aekit's own below."""
-    return {"input_shape": input_shape, "code_size": COMMON["code_size"], "hidden": case["hidden"],
-            "output": "sigmoid", "loss": "mse"}
+    return {
+        "input_shape": input_shape,
+        "code_size": COMMON["code_size"],
+        "hidden": case["hidden"],
+        "output": "sigmoid",
+        "loss": "mse",
+    }
 
 
 def run_pythae(data_path: Path, case: dict, threads: int) -> dict:
-    cmd = [str(PYTHAE_PYTHON), str(PYTHAE_SCRIPT), str(data_path), "--epochs", str(case["epochs"]),
-           "--batch-size", str(COMMON["batch_size"]), "--lr", str(COMMON["lr"]),
-           "--code-size", str(COMMON["code_size"]), "--seed", str(COMMON["seed"]), "--threads", str(threads),
-           "--warmup", str(WARMUP), "--hidden", *map(str, case["hidden"])]
+    cmd = [
+        str(PYTHAE_PYTHON),
+        str(PYTHAE_SCRIPT),
+        str(data_path),
+        "--epochs",
+        str(case["epochs"]),
+        "--batch-size",
+        str(COMMON["batch_size"]),
+        "--lr",
+        str(COMMON["lr"]),
+        "--code-size",
+        str(COMMON["code_size"]),
+        "--seed",
+        str(COMMON["seed"]),
+        "--threads",
+        str(threads),
+        "--warmup",
+        str(WARMUP),
+        "--hidden",
+        *map(str, case["hidden"]),
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stderr[-3000:]}")
@@ -123,9 +154,15 @@ def run_pythae(data_path: Path, case: dict, threads: int) -> dict:
 
 
 def _timing(n: int, seconds: float, cpu_seconds: float, loop_seconds: float, model: torch.nn.Module) -> dict:
-    return {"seconds": seconds, "cpu_seconds": cpu_seconds, "loop_seconds": loop_seconds,
-            "samples_per_s": n / seconds, "cpu_samples_per_s": n / cpu_seconds,
-            "loop_samples_per_s": n / loop_seconds, "model": model}
+    return {
+        "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
+        "loop_seconds": loop_seconds,
+        "samples_per_s": n / seconds,
+        "cpu_samples_per_s": n / cpu_seconds,
+        "loop_samples_per_s": n / loop_seconds,
+        "model": model,
+    }
 
 
 # -- measuring ----------------------------------------------------------------------------------------------
@@ -152,8 +189,11 @@ def measure(name: str, images: np.ndarray, case: dict, reps: int, pythae: bool, 
                 result = contenders[key]()
                 models[key] = result.pop("model", None)
                 runs[key].append(result)
-                print(f"  {name:5s} rep {rep + 1}/{reps}  {key:6s} {result['samples_per_s']:8.0f} samples/s "
-                      f"({result['seconds']:.2f} s, loop {result['loop_seconds']:.2f} s)", flush=True)
+                print(
+                    f"  {name:5s} rep {rep + 1}/{reps}  {key:6s} {result['samples_per_s']:8.0f} samples/s "
+                    f"({result['seconds']:.2f} s, loop {result['loop_seconds']:.2f} s)",
+                    flush=True,
+                )
     finally:
         if tmp is not None:
             tmp.cleanup()
@@ -164,10 +204,14 @@ def summarise(name: str, images: np.ndarray, case: dict, runs: dict, models: dic
     metrics = ("samples_per_s", "cpu_samples_per_s", "loop_samples_per_s")
     med = {key: {m: statistics.median(r[m] for r in rs) for m in metrics} for key, rs in runs.items()}
     out = {
-        "kind": case["kind"], "hidden": list(case["hidden"]), "n_samples": len(images),
-        "epochs": case["epochs"], **{k: COMMON[k] for k in ("batch_size", "code_size", "lr")},
-        "runs": {key: [{k: v for k, v in r.items() if k != "param_shapes"} for r in rs]
-                 for key, rs in runs.items()},
+        "kind": case["kind"],
+        "hidden": list(case["hidden"]),
+        "n_samples": len(images),
+        "epochs": case["epochs"],
+        **{k: COMMON[k] for k in ("batch_size", "code_size", "lr")},
+        "runs": {
+            key: [{k: v for k, v in r.items() if k != "param_shapes"} for r in rs] for key, rs in runs.items()
+        },
         "median": med,
         "ratio_aekit_plain": _ratio(med, "aekit", "plain", "samples_per_s"),
         "ratio_aekit_plain_loop_only": _ratio(med, "aekit", "plain", "loop_samples_per_s"),
@@ -186,8 +230,11 @@ def summarise(name: str, images: np.ndarray, case: dict, runs: dict, models: dic
     # Both trained the same model on the same data: their final training losses should be close.
     probe = torch.from_numpy(images[:2048]).float().div_(255.0).unsqueeze(1)
     with torch.no_grad():
-        out["final_loss"] = {k: float(objective(m, m(probe), probe)["loss"]) for k in ("plain", "aekit")
-                             for m in [models[k].eval()]}
+        out["final_loss"] = {
+            k: float(objective(m, m(probe), probe)["loss"])
+            for k in ("plain", "aekit")
+            for m in [models[k].eval()]
+        }
     if "pythae" in runs:
         shapes = {k: v for k, v in _state_shapes(models["aekit"]).items() if k != "log_scale"}
         out["pythae_same_layers"] = runs["pythae"][-1]["param_shapes"] == shapes
@@ -196,9 +243,12 @@ def summarise(name: str, images: np.ndarray, case: dict, runs: dict, models: dic
         out["ratio_aekit_pythae_loop_only"] = _ratio(med, "aekit", "pythae", "loop_samples_per_s")
         out["ratio_aekit_pythae_cpu"] = _ratio(med, "aekit", "pythae", "cpu_samples_per_s")
         out["faster_than_pythae"] = out["ratio_aekit_pythae"] > 1.0
-    print(f"  {name}: aekit/plain {out['ratio_aekit_plain']:.3f} "
-          f"(loop only {out['ratio_aekit_plain_loop_only']:.3f}, CPU time {out['ratio_aekit_plain_cpu']:.3f})"
-          + (f", aekit/pythae {out['ratio_aekit_pythae']:.3f}" if "pythae" in runs else ""), flush=True)
+    print(
+        f"  {name}: aekit/plain {out['ratio_aekit_plain']:.3f} "
+        f"(loop only {out['ratio_aekit_plain_loop_only']:.3f}, CPU time {out['ratio_aekit_plain_cpu']:.3f})"
+        + (f", aekit/pythae {out['ratio_aekit_pythae']:.3f}" if "pythae" in runs else ""),
+        flush=True,
+    )
     return out
 
 
@@ -212,10 +262,20 @@ def _state_shapes(model: torch.nn.Module) -> dict:
 
 # -- the record ---------------------------------------------------------------------------------------------
 def machine() -> dict:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    return {"platform": platform.platform(), "cpu": cpu, "cores": os.cpu_count(),
-            "python": platform.python_version()}
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    return {
+        "platform": platform.platform(),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+    }
 
 
 def git_version() -> str | None:
@@ -240,7 +300,7 @@ def markdown(doc: dict) -> str:
         "",
         f"`{doc['command']}` · MNIST, batch {COMMON['batch_size']}, median of {doc['settings']['reps']} "
         "runs taking turns (ABBA) · samples/s (wall clock) from the uint8 array to a trained model, epoch "
-        "loops only in brackets; \"by CPU time\": the same ratio from the process's CPU time, which a busy "
+        'loops only in brackets; "by CPU time": the same ratio from the process\'s CPU time, which a busy '
         "machine disturbs less (exact with 1 thread; with more it also counts OpenMP's spin-waiting)",
         "",
         "| model | samples × epochs | plain loop | aekit `fit` | Pythae | aekit / plain | by CPU time "
@@ -255,14 +315,23 @@ def markdown(doc: dict) -> str:
                 return "-"
             return f"{med[key]['samples_per_s']:.0f} ({med[key]['loop_samples_per_s']:.0f})"
 
-        pythae = (f"{c['ratio_aekit_pythae']:.2f} | {c['ratio_aekit_pythae_cpu']:.2f}"
-                  if "ratio_aekit_pythae" in c else "- | -")
+        pythae = (
+            f"{c['ratio_aekit_pythae']:.2f} | {c['ratio_aekit_pythae_cpu']:.2f}"
+            if "ratio_aekit_pythae" in c
+            else "- | -"
+        )
         verdict = "ok" if c["meets_target"] else f"below {TARGET}"
-        lines.append(f"| {name} | {c['n_samples']} × {c['epochs']} | {cell('plain')} | {cell('aekit')} | "
-                     f"{cell('pythae')} | **{c['ratio_aekit_plain']:.3f}** ({verdict}) | "
-                     f"{c['ratio_aekit_plain_cpu']:.3f} | {pythae} |")
-    lines += ["", "Load average before / after: " + " / ".join(
-        ", ".join(f"{v:.1f}" for v in doc["loadavg"][k]) for k in ("before", "after")), ""]
+        lines.append(
+            f"| {name} | {c['n_samples']} × {c['epochs']} | {cell('plain')} | {cell('aekit')} | "
+            f"{cell('pythae')} | **{c['ratio_aekit_plain']:.3f}** ({verdict}) | "
+            f"{c['ratio_aekit_plain_cpu']:.3f} | {pythae} |"
+        )
+    lines += [
+        "",
+        "Load average before / after: "
+        + " / ".join(", ".join(f"{v:.1f}" for v in doc["loadavg"][k]) for k in ("before", "after")),
+        "",
+    ]
     lines += [f"- {note}" for note in doc["notes"]]
     return "\n".join(lines) + "\n"
 
@@ -309,9 +378,12 @@ def main() -> None:
     images_all = load("mnist").x_train  # (60000, 28, 28) uint8; loading is not timed
     loadavg_before = os.getloadavg()
     if threads > 1 and loadavg_before[0] > 0.5:
-        print(f"warning: load average {loadavg_before[0]:.1f} on {os.cpu_count()} cores. With other "
-              f"processes running, {threads} torch threads wait on each other and timings swing tenfold; "
-              "use a quiet machine or --threads 1.", file=sys.stderr)
+        print(
+            f"warning: load average {loadavg_before[0]:.1f} on {os.cpu_count()} cores. With other "
+            f"processes running, {threads} torch threads wait on each other and timings swing tenfold; "
+            "use a quiet machine or --threads 1.",
+            file=sys.stderr,
+        )
     cases = {}
     for name in args.cases:
         case = dict(CASES[name])
@@ -320,8 +392,13 @@ def main() -> None:
         images = np.ascontiguousarray(images_all[: case["n"]])
         cases[name] = measure(name, images, case, args.reps, pythae and case["kind"] == "vae", threads)
 
-    versions = {"torch": torch.__version__, "aekit": __version__, "aekit_git": git_version(),
-                "numpy": np.__version__, "pythae": None}
+    versions = {
+        "torch": torch.__version__,
+        "aekit": __version__,
+        "aekit_git": git_version(),
+        "numpy": np.__version__,
+        "pythae": None,
+    }
     if pythae:
         versions["pythae"] = next(r["pythae"] for c in cases.values() for r in c["runs"].get("pythae", []))
     doc = {
@@ -330,8 +407,14 @@ def main() -> None:
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "machine": machine(),
         "versions": versions,
-        "settings": {"threads": threads, "reps": args.reps, "quick": args.quick, "warmup_samples": WARMUP,
-                     "target_ratio": TARGET, **COMMON},
+        "settings": {
+            "threads": threads,
+            "reps": args.reps,
+            "quick": args.quick,
+            "warmup_samples": WARMUP,
+            "target_ratio": TARGET,
+            **COMMON,
+        },
         "loadavg": {"before": loadavg_before, "after": os.getloadavg()},
         "cases": cases,
         "notes": NOTES if pythae else NOTES[:2],
