@@ -25,6 +25,7 @@ class DataSpec:
     scaling: str  # "divide255", "standard", "minmax" or "none"
     offset: list[float] = field(default_factory=list)  # per feature: model value = (x - offset) / scale
     scale: list[float] = field(default_factory=list)
+    unit_range: bool = False  # "none" scaling on data already in [0, 1]
 
     @property
     def is_image(self) -> bool:
@@ -46,9 +47,7 @@ class DataSpec:
     @property
     def value_range(self) -> tuple[float | None, float | None]:
         """Range of the scaled values the model sees, when bounded (used to clip noise, pick outputs)."""
-        return (0.0, 1.0) if self.scaling in ("divide255", "minmax") or self._unit_range else (None, None)
-
-    _unit_range: bool = False  # "none" scaling on data already in [0, 1]
+        return (0.0, 1.0) if self.scaling in ("divide255", "minmax") or self.unit_range else (None, None)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -57,14 +56,19 @@ class DataSpec:
             "scaling": self.scaling,
             "offset": self.offset,
             "scale": self.scale,
-            "unit_range": self._unit_range,
+            "unit_range": self.unit_range,
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DataSpec:
-        spec = cls(tuple(d["sample_shape"]), d["dtype"], d["scaling"], list(d["offset"]), list(d["scale"]))
-        spec._unit_range = bool(d.get("unit_range", False))
-        return spec
+        return cls(
+            tuple(d["sample_shape"]),
+            d["dtype"],
+            d["scaling"],
+            list(d["offset"]),
+            list(d["scale"]),
+            bool(d.get("unit_range", False)),
+        )
 
     # -- conversions --------------------------------------------------------------------------------------
     def to_model(self, x: np.ndarray) -> np.ndarray:
@@ -183,7 +187,7 @@ def fit_spec(x: np.ndarray, scaling: str, loss: str) -> DataSpec:
         lo_f, hi_f = flat.min(axis=0).astype(np.float64), flat.max(axis=0).astype(np.float64)
         spec.offset = lo_f.tolist()
         spec.scale = np.where(hi_f - lo_f > 1e-12, hi_f - lo_f, 1.0).tolist()
-    spec._unit_range = scaling == "none" and lo >= 0 and hi <= 1
+    spec.unit_range = scaling == "none" and lo >= 0 and hi <= 1
     return spec
 
 
