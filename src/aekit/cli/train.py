@@ -7,7 +7,9 @@ a killed run continues with the same command plus ``--resume``.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from aekit.cli.common import (
     add_device_option,
@@ -55,6 +57,13 @@ def add_parser(subparsers) -> None:
         "path to .npz/.npy/.csv/.parquet or a folder of images",
     )
     p.add_argument("--out", required=True, metavar="OUT", help="model file to write, e.g. model.aek")
+    p.add_argument(
+        "--task",
+        choices=tuple(TASKS),
+        default="reconstruct",
+        help="what the model learns: reconstruct its input (an autoencoder; default), or "
+        "an application's task",
+    )
     model = p.add_argument_group("model")
     model.add_argument(
         "--kind", default="dense", help="model family, e.g. dense, conv, sparse or vae (default: %(default)s)"
@@ -163,7 +172,6 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from aekit import AutoEncoder
     from aekit.data import load
     from aekit.models import FAMILIES
     from aekit.training import CHECKPOINT
@@ -179,8 +187,24 @@ def run(args: argparse.Namespace) -> int:
     run_dir = Path(args.runs) / out.stem
     if not args.resume and (run_dir / CHECKPOINT).exists() and not args.quiet:
         note(f"starting a new run in {run_dir}, replacing the checkpoint there (--resume would continue it)")
+    est = TASKS[args.task](args, device, run_dir)
+    est.fit(x)
+    est.save(out)
+    print(
+        f"trained a {args.kind} model ({args.task}) on {ds.name} ({len(x)} samples of shape "
+        f"{tuple(x.shape[1:])}) for {len(est.history_)} epoch(s)"
+    )
+    print(_final_losses(est.history_, args.patience))
+    print(f"wrote {out} (checkpoint and metrics.jsonl in {run_dir})")
+    return 0
+
+
+def _autoencoder(args: argparse.Namespace, device: str, run_dir: Path):
+    """--task reconstruct: a plain ``AutoEncoder`` of --kind."""
+    from aekit import AutoEncoder
+
     family_options = {k: getattr(args, k) for k in FAMILY_OPTIONS if getattr(args, k) is not None}
-    est = AutoEncoder(
+    return AutoEncoder(
         kind=args.kind,
         code_size=args.code_size,
         hidden=args.hidden,
@@ -200,15 +224,13 @@ def run(args: argparse.Namespace) -> int:
         resume=args.resume,
         **family_options,
     )
-    est.fit(x)
-    est.save(out)
-    print(
-        f"trained a {args.kind} model on {ds.name} ({len(x)} samples of shape {tuple(x.shape[1:])}) "
-        f"for {len(est.history_)} epoch(s)"
-    )
-    print(_final_losses(est.history_, args.patience))
-    print(f"wrote {out} (checkpoint and metrics.jsonl in {run_dir})")
-    return 0
+
+
+# --task name -> builder of the estimator to fit: (parsed options, device, run folder) -> an object with
+# fit(x), save(path) and history_. An application adds its tasks here, one line each.
+TASKS: dict[str, Callable[[argparse.Namespace, str, Path], Any]] = {
+    "reconstruct": _autoencoder,
+}
 
 
 def _final_losses(history: list[dict], patience: int) -> str:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+
+from torch import Tensor
 
 from aekit.errors import ConfigError
 from aekit.noise import NOISES
@@ -25,6 +28,10 @@ class TrainConfig:
     noise: str | None = None  # denoising: a name in aekit.noise.NOISES
     noise_level: float = 0.2
     value_range: tuple[float | None, float | None] = (None, None)  # of the scaled data, for clipping noise
+    # Turns each clean batch into (model input, target): restoration tasks (degrade the input), dynamic
+    # binarisation (sample both), augmentation. None trains on (batch, batch). Applied before ``noise``,
+    # and to validation batches too, with a fixed seed so validation losses compare across epochs.
+    pairs: Callable[[Tensor], tuple[Tensor, Tensor]] | None = None
     seed: int = 0
     device: str = "cpu"
     verbose: int = 0  # 0 silent, 1 progress bar and an end-of-epoch line

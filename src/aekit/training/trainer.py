@@ -78,8 +78,10 @@ class Trainer:
                 shuffled = x_train[torch.randperm(n, device=device)]
                 sums: dict[str, Tensor] = {}
                 for b, start in enumerate(range(0, n, cfg.batch_size)):
-                    target = shuffled[start : start + cfg.batch_size]
-                    inputs = corrupt(target, cfg.noise_level, low, high) if corrupt else target
+                    batch = shuffled[start : start + cfg.batch_size]
+                    inputs, target = cfg.pairs(batch) if cfg.pairs else (batch, batch)
+                    if corrupt:
+                        inputs = corrupt(inputs, cfg.noise_level, low, high)
                     parts = losses.objective(model, model(inputs), target)
                     optimizer.zero_grad(set_to_none=True)
                     parts["loss"].backward()
@@ -101,7 +103,8 @@ class Trainer:
                         "or use scaling='standard'."
                     )
                 if x_val is not None:
-                    record.update({f"val_{k}": v for k, v in evaluate(model, x_val).items()})
+                    scores = evaluate(model, x_val, pairs=cfg.pairs, seed=cfg.seed)
+                    record.update({f"val_{k}": v for k, v in scores.items()})
                 record["lr"] = optimizer.param_groups[0]["lr"]
                 record["seconds"] = time.perf_counter() - started
                 state["history"].append(record)
@@ -140,6 +143,7 @@ class Trainer:
             "seed": c.seed,
             "noise": c.noise,
             "noise_level": c.noise_level,
+            "pairs": getattr(c.pairs, "__name__", None if c.pairs is None else type(c.pairs).__name__),
             "n_samples": n,
         }
 
@@ -196,15 +200,25 @@ class Trainer:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, x: Tensor, batch_size: int = EVAL_BATCH) -> dict[str, float]:
-    """Mean of each loss part over ``x`` with the model in eval mode."""
+def evaluate(
+    model: nn.Module, x: Tensor, batch_size: int = EVAL_BATCH, pairs=None, seed: int = 0
+) -> dict[str, float]:
+    """Mean of each loss part over ``x`` with the model in eval mode.
+
+    With ``pairs`` (see TrainConfig) the inputs are made from ``x`` under a fixed seed, so every call
+    sees the same degraded inputs and the caller's random state is left as it was.
+    """
     was_training = model.training
     model.eval()
     sums: dict[str, float] = {}
-    for start in range(0, len(x), batch_size):
-        batch = x[start : start + batch_size]
-        for k, v in losses.objective(model, model(batch), batch).items():
-            sums[k] = sums.get(k, 0.0) + float(v) * len(batch)
+    devices = [x.device] if x.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices, enabled=pairs is not None):
+        torch.manual_seed(seed)
+        for start in range(0, len(x), batch_size):
+            batch = x[start : start + batch_size]
+            inputs, target = pairs(batch) if pairs else (batch, batch)
+            for k, v in losses.objective(model, model(inputs), target).items():
+                sums[k] = sums.get(k, 0.0) + float(v) * len(batch)
     model.train(was_training)
     return {k: v / len(x) for k, v in sums.items()}
 
