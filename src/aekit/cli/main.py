@@ -16,7 +16,13 @@ from aekit.cli import apply, demo, inspect, train
 from aekit.errors import AekitError
 
 # Each module lists its verbs in VERBS, adds them in add_parser(subparsers) and runs them in run(args).
-VERB_MODULES: tuple[ModuleType, ...] = (train, inspect, apply, demo)
+# The order here is the order of 'aekit --help'.
+VERB_MODULES: tuple[ModuleType, ...] = (
+    train,
+    inspect,
+    apply,
+    demo,
+)
 
 
 class Parser(argparse.ArgumentParser):
