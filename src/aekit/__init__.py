@@ -6,12 +6,12 @@
 
 from aekit._version import __version__
 
-__all__ = ["AutoEncoder", "__version__"]
+__all__ = ["AnomalyDetector", "AutoEncoder", "__version__"]
 
 
 def __getattr__(name: str):
-    if name == "AutoEncoder":
-        from aekit.estimators import AutoEncoder
+    if name in ("AutoEncoder", "AnomalyDetector"):
+        from aekit import estimators
 
-        return AutoEncoder
+        return getattr(estimators, name)
     raise AttributeError(f"module 'aekit' has no attribute {name!r}")

@@ -15,14 +15,18 @@ import numpy as np
 
 from aekit.errors import DataError
 
-SCALINGS = ("auto", "standard", "minmax", "none")
+SCALINGS = ("auto", "standard", "robust", "minmax", "none")
+
+# IQR / 1.349 is the standard deviation of a normal distribution: robust scaling then matches "standard"
+# on clean Gaussian data, while outliers (what anomaly detection looks for) cannot inflate the scale.
+IQR_TO_STD = 1.349
 
 
 @dataclass
 class DataSpec:
     sample_shape: tuple[int, ...]  # one sample as the user gives it: (D,), (H, W) or (H, W, C)
     dtype: str  # "uint8" or "float32": what inverse_transform returns
-    scaling: str  # "divide255", "standard", "minmax" or "none"
+    scaling: str  # "divide255", "standard", "robust", "minmax" or "none"
     offset: list[float] = field(default_factory=list)  # per feature: model value = (x - offset) / scale
     scale: list[float] = field(default_factory=list)
     unit_range: bool = False  # "none" scaling on data already in [0, 1]
@@ -168,7 +172,12 @@ def fit_spec(x: np.ndarray, scaling: str, loss: str) -> DataSpec:
     shape = tuple(int(s) for s in x.shape[1:])
     dtype = "uint8" if x.dtype == np.uint8 else "float32"
     lo, hi = float(x.min()), float(x.max())
-    if loss == "bce" and dtype != "uint8" and (lo < 0 or hi > 1) and scaling in ("auto", "none", "standard"):
+    if (
+        loss == "bce"
+        and dtype != "uint8"
+        and (lo < 0 or hi > 1)
+        and scaling in ("auto", "none", "standard", "robust")
+    ):
         raise DataError(
             f"loss='bce' needs data in [0, 1]; got values from {lo:g} to {hi:g}. "
             "Scale the data, use scaling='minmax', or use loss='mse'."
@@ -183,6 +192,14 @@ def fit_spec(x: np.ndarray, scaling: str, loss: str) -> DataSpec:
         std = flat.std(axis=0, dtype=np.float64)
         spec.offset = mean.tolist()
         spec.scale = np.where(std > 1e-12, std, 1.0).tolist()  # constant features stay put, no division by 0
+    elif scaling == "robust":
+        # Median and interquartile range; a feature whose IQR is 0 (mostly one value, e.g. a rare flag)
+        # falls back to its standard deviation, and a constant one to 1.
+        q1, median, q3 = np.percentile(flat, [25, 50, 75], axis=0).astype(np.float64)
+        std = flat.std(axis=0, dtype=np.float64)
+        iqr = (q3 - q1) / IQR_TO_STD
+        spec.offset = median.tolist()
+        spec.scale = np.where(iqr > 1e-12, iqr, np.where(std > 1e-12, std, 1.0)).tolist()
     elif scaling == "minmax":
         lo_f, hi_f = flat.min(axis=0).astype(np.float64), flat.max(axis=0).astype(np.float64)
         spec.offset = lo_f.tolist()

@@ -1,0 +1,242 @@
+"""``aekit detect``: anomaly scores and labels from a detector file; ``aekit train --task detect`` makes one.
+
+The data is a table (CSV/Parquet/.npz/.npy), images (an array or a folder) or, for a detector trained with
+``--window``, a series (T,) or (T, D). Labels (1 = anomaly) come from a table's 'label'/'y' column, an
+.npz's 'y', or ``--labels FILE``; with them the command prints AUROC and average precision.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from aekit.cli.common import add_device_option, check_device, check_output, fraction, note, positive_int
+from aekit.errors import DataError
+
+VERBS = ("detect",)
+
+# .npz keys tried for the samples, each with the key of its labels
+NPZ_KEYS = {"x": "y", "X": "y", "x_test": "y_test", "x_train": "y_train"}
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "detect",
+        help="score data for anomalies with a detector file (aekit train --task detect makes one)",
+        description="Score every sample (or, for a series detector, every time step) of DATA for anomalies "
+        "and "
+        "write the scores and 0/1 labels (1 = anomaly). When labels are present it prints AUROC and "
+        "average precision.",
+    )
+    p.add_argument(
+        "model", help="a detector file written by 'aekit train --task detect' or AnomalyDetector.save"
+    )
+    p.add_argument("data", help="a table (.csv/.parquet/.npz/.npy), an image folder or array, or a series")
+    p.add_argument("-o", "--out", required=True, help="scores file: .csv, .parquet, .npy or .npz")
+    threshold = p.add_mutually_exclusive_group()
+    threshold.add_argument(
+        "--contamination",
+        type=_contamination,
+        help="share of the training data taken as anomalous: sets the threshold (default: the model's)",
+    )
+    threshold.add_argument(
+        "--percentile", type=_percentile, help="threshold at this percentile of the training scores, e.g. 95"
+    )
+    p.add_argument(
+        "--labels", metavar="FILE", help="true labels (1 = anomaly): .npy/.csv/.npz, one per sample"
+    )
+    p.add_argument("--key", help="the samples' array in an .npz file (default: x, X, x_test or x_train)")
+    add_device_option(p)
+
+
+def _contamination(text: str) -> float:
+    value = fraction(text)
+    if not 0 < value <= 0.5:
+        raise argparse.ArgumentTypeError(f"expected a share in (0, 0.5], got {text!r}")
+    return value
+
+
+def _percentile(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"expected a percentile in [0, 100], got {text!r}")
+    return value
+
+
+def run(args: argparse.Namespace) -> int:
+    from aekit import AnomalyDetector
+
+    out = check_output(args.out, args.data, args.model, args.labels or "")
+    if out.suffix.lower() not in WRITERS:
+        raise DataError(f"-o {args.out}: write the scores to one of {', '.join(WRITERS)}")
+    det = AnomalyDetector.load(args.model, device=check_device(args.device))
+    if args.contamination is not None or args.percentile is not None:
+        det.set_threshold(contamination=args.contamination, percentile=args.percentile)
+    x, y = read_data(args.data, args.key)
+    if args.labels:
+        y = _read_labels(args.labels)
+    scores = det.decision_function(x)
+    labels = (scores > det.threshold_).astype("int64")
+    if y is not None:
+        y = check_labels(y, len(scores), "time steps" if det.window else "samples")
+    WRITERS[out.suffix.lower()](out, scores, labels)
+    unit = "time steps" if det.window else "samples"
+    print(
+        f"scored {len(scores)} {unit}: {int(labels.sum())} flagged as anomalies "
+        f"(threshold {det.threshold_:.5g})"
+    )
+    if y is not None:
+        print(evaluate(y, scores))
+    print(f"wrote {out}")
+    return 0
+
+
+# -- reading -------------------------------------------------------------------------------------------------
+
+
+def read_data(path: str, key: str | None) -> tuple[Any, Any]:
+    """The samples in ``path`` and their labels when the file has them (.npz 'y', a label column)."""
+    from aekit.data.files import existing_path, read_dataset, read_npz
+
+    p = existing_path(path)
+    if p.is_dir() or p.suffix.lower() != ".npz":
+        if key is not None:
+            raise DataError(f"--key only applies to .npz files, and {p} is not one; leave it out")
+        ds = read_dataset(p)
+        return ds.x_train, ds.y_train
+    arrays = read_npz(p)
+    name = key if key is not None else next((k for k in NPZ_KEYS if k in arrays), None)
+    if name not in arrays:
+        raise DataError(
+            f"{p} has arrays {', '.join(map(repr, arrays))} but no {key or 'x, X, x_test or x_train'!r}; "
+            "name the samples' array with --key"
+        )
+    return arrays[name], arrays.get(NPZ_KEYS.get(name, ""))
+
+
+def _read_labels(path: str):
+    from aekit.data import read_array
+
+    y = read_array(path, key="y" if Path(path).suffix.lower() == ".npz" else None)
+    return y.reshape(len(y), -1)[:, 0] if y.ndim == 2 and y.shape[1] == 1 else y
+
+
+def check_labels(y: Any, n: int, unit: str):
+    """Labels as a 0/1 int array of length ``n``, or one DataError saying what is wrong with them."""
+    import numpy as np
+
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise DataError(f"labels must be one column (one value per sample); got shape {y.shape}")
+    if len(y) != n:
+        raise DataError(
+            f"the labels have {len(y)} values but the data has {n} {unit}; give one label for each"
+        )
+    values = set(np.unique(y).tolist()) if y.dtype.kind in "biuf" else {"non-numeric"}
+    if not values <= {0, 1}:
+        shown = ", ".join(map(str, sorted(values, key=str)[:5]))
+        raise DataError(f"labels must be 0 (normal) or 1 (anomaly); got values {shown}. Recode them as 0/1")
+    return y.astype(np.int64)
+
+
+def evaluate(y, scores) -> str:
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    if len(set(y.tolist())) < 2:
+        return "AUROC and average precision need both normal and anomalous labels; these have only one class"
+    return f"AUROC {roc_auc_score(y, scores):.4f}, average precision {average_precision_score(y, scores):.4f}"
+
+
+# -- writing -------------------------------------------------------------------------------------------------
+
+
+def _table(scores, labels):
+    import pandas as pd
+
+    return pd.DataFrame({"score": scores, "label": labels})
+
+
+def _write_npy(tmp: Path, scores, labels) -> None:
+    import numpy as np
+
+    with tmp.open("wb") as f:  # (N, 2): score, label
+        np.save(f, np.column_stack([scores, labels.astype(np.float64)]), allow_pickle=False)
+
+
+def _write_npz(tmp: Path, scores, labels) -> None:
+    import numpy as np
+
+    with tmp.open("wb") as f:
+        np.savez(f, score=scores, label=labels)
+
+
+def _atomic(write: Callable[[Path, Any, Any], None]) -> Callable[[Path, Any, Any], None]:
+    def run(path: Path, scores, labels) -> None:
+        from aekit.atomic import atomic_path
+
+        with atomic_path(path) as tmp:
+            write(tmp, scores, labels)
+
+    return run
+
+
+WRITERS: dict[str, Callable[[Path, Any, Any], None]] = {
+    ".csv": _atomic(lambda tmp, s, y: _table(s, y).to_csv(tmp, index=False)),
+    ".parquet": _atomic(lambda tmp, s, y: _table(s, y).to_parquet(tmp, index=False)),
+    ".npy": _atomic(_write_npy),
+    ".npz": _atomic(_write_npz),
+}
+
+
+# -- training (aekit train --task detect) -------------------------------------------------------------------
+
+
+def add_train_options(p: argparse.ArgumentParser) -> None:
+    group = p.add_argument_group(
+        "anomaly detection (--task detect; the code size and layers are chosen from the data unless --hidden "
+        "is given, --epochs auto means 20, and there is no validation split or early stopping)"
+    )
+    group.add_argument(
+        "--contamination",
+        type=_contamination,
+        default=0.1,
+        help="expected share of anomalies in the training data: sets the threshold (default: %(default)s)",
+    )
+    group.add_argument(
+        "--window",
+        type=positive_int,
+        help="treat the data as one time series (rows = time steps) and score sliding windows of this length",
+    )
+
+
+def build_detector(args: argparse.Namespace, device: str, run_dir: Path):
+    """--task detect: an ``AnomalyDetector`` (an ensemble of --kind autoencoders) with its threshold."""
+    from aekit import AnomalyDetector
+
+    extra = {k: getattr(args, k) for k in ("beta", "sparsity", "sparsity_weight", "rho", "backbone")}
+    extra = {k: v for k, v in extra.items() if v is not None}
+    if args.loss != "mse":
+        extra["loss"] = args.loss
+    if args.scaling != "auto":
+        note("--task detect standardises tables itself; --scaling is passed on to its autoencoders")
+    if args.window and args.kind == "conv":
+        note("a series detector scores windows as table rows; --kind dense suits it better than conv")
+    return AnomalyDetector(
+        kind=args.kind,
+        contamination=args.contamination,
+        hidden=args.hidden if args.hidden else "auto",
+        epochs=20 if args.epochs == "auto" else args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        scaling=args.scaling,
+        window=args.window,
+        autoencoder_params=extra or None,
+        device=device,
+        random_state=args.seed,
+        verbose=0 if args.quiet else 1,
+    )

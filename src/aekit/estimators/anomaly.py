@@ -1,0 +1,432 @@
+"""``AnomalyDetector``: autoencoder anomaly scores behind PyOD's conventions.
+
+A small ensemble of autoencoders (one per seed) is trained on the data as it is, outliers included. Each
+member scores a sample by its reconstruction error (or, for a VAE, its negative ELBO) plus, with weight
+``code_weight``, the Mahalanobis distance of its code from the training codes: points that the decoder
+can rebuild but that sit far from the bulk in code space are caught too. Each part is put on a common
+scale by the median and MAD of its training values, so members and parts average without one dominating.
+
+PyOD's names and meanings: ``decision_function`` (higher = more anomalous), ``predict`` (1 = anomaly),
+``decision_scores_`` (the training scores), ``threshold_`` (their 1 - contamination quantile unless a
+percentile is given) and ``labels_``. ``score_samples`` is scikit-learn's: higher = more normal.
+Tables (N, D), images (N, H, W[, C]) and, with ``window``, time series (T,) or (T, D): sliding windows
+are scored and each time step gets the mean score of the windows that cover it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
+from aekit.errors import ConfigError, DataError, ModelFileError
+from aekit.estimators.autoencoder import AutoEncoder, resolve_device
+from aekit.estimators.scaling import DataSpec, check_array
+from aekit.estimators.windows import check_series, sliding_windows, spread_scores
+
+FORMAT = "aekit-detector"
+FORMAT_VERSION = 1
+TABLE_SCALING = "standard"  # see docs/anomaly.md: robust scaling measured worse on the ODDS sets
+IMAGE_HIDDEN = (
+    16,
+    32,
+)  # conv channels: small and fast; one digit of MNIST needs no more (bench/mnist_oneclass.py)
+
+
+def _reconstruction(model, out, batch):
+    from aekit.losses import per_sample_error
+
+    return per_sample_error(model.config.loss, out, batch)  # (B,)
+
+
+def _negative_elbo(model, out, batch):
+    """-ELBO at the posterior mean: the likelihood's NLL summed over elements plus KL(q || prior)."""
+    from aekit.losses import RECONSTRUCTION
+
+    if out.posterior is None:
+        raise ConfigError("scoring='elbo' needs kind='vae'; use scoring='reconstruction' for other families.")
+    nll = RECONSTRUCTION[model.config.loss](out.logits, out.recon, batch, getattr(model, "log_scale", None))
+    return nll.flatten(1).sum(dim=1) + out.posterior.kl()  # (B,)
+
+
+# score name -> (model, its output, the batch) -> (B,) raw score, higher = more anomalous
+SCORES: dict[str, Callable] = {"reconstruction": _reconstruction, "elbo": _negative_elbo}
+
+
+class AnomalyDetector(BaseEstimator):
+    """Outlier scores from an ensemble of ``n_estimators`` autoencoders of family ``kind``.
+
+    ``kind="auto"`` is a dense autoencoder for tables and series, a convolutional one for images.
+    ``code_size``/``hidden`` "auto" size the network from the data: code max(2, D // 8) and one hidden
+    layer of max(8, D // 2) units for tables; code 16 and conv channels (16, 32) for images.
+    Training is short on purpose (``epochs=20``, no early stopping): an autoencoder trained to convergence
+    on contaminated data learns to rebuild its outliers too. ``autoencoder_params`` passes any other
+    ``AutoEncoder`` parameter (``beta``, ``noise``, ``loss``, ...). ``scoring`` is "reconstruction" or
+    "elbo" (VAEs only); "auto" picks the ELBO for ``kind="vae"``. ``code_weight=0``: no code distance.
+    """
+
+    def __init__(
+        self,
+        kind: str = "auto",
+        contamination: float = 0.1,
+        percentile: float | None = None,
+        scoring: str = "auto",
+        code_weight: float = 1.0,
+        n_estimators: int = 3,
+        code_size: int | str = "auto",
+        hidden: tuple[int, ...] | str | None = "auto",
+        epochs: int = 20,
+        batch_size: int = 128,
+        lr: float = 6e-3,
+        scaling: str = "auto",
+        window: int | None = None,
+        stride: int = 1,
+        autoencoder_params: dict[str, Any] | None = None,
+        device: str = "auto",
+        random_state: int | None = None,
+        verbose: int = 0,
+    ):
+        self.kind = kind
+        self.contamination = contamination
+        self.percentile = percentile
+        self.scoring = scoring
+        self.code_weight = code_weight
+        self.n_estimators = n_estimators
+        self.code_size = code_size
+        self.hidden = hidden
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.scaling = scaling
+        self.window = window
+        self.stride = stride
+        self.autoencoder_params = autoencoder_params
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # -- training ---------------------------------------------------------------------------------------
+    def fit(self, X: Any, y: Any = None) -> AnomalyDetector:
+        """Train the ensemble on ``X`` (outliers may be in it; ``y`` is ignored) and set the threshold."""
+        self._check_params()
+        rows, n_steps = self._rows(X, fitting=True)
+        is_image = rows.ndim >= 3
+        kind = self.kind if self.kind != "auto" else ("conv" if is_image else "dense")
+        self.scoring_ = (
+            self.scoring if self.scoring != "auto" else ("elbo" if kind == "vae" else "reconstruction")
+        )
+        if self.scoring_ not in SCORES:
+            raise ConfigError(
+                f"scoring={self.scoring!r} is not one of 'auto', {', '.join(map(repr, SCORES))}."
+            )
+        n_features = int(np.prod(rows.shape[1:]))
+        settings = {
+            "kind": kind,
+            "code_size": self.code_size
+            if self.code_size != "auto"
+            else (16 if is_image else max(2, n_features // 8)),
+            "hidden": self._hidden(is_image, n_features),
+            "scaling": self.scaling if self.scaling != "auto" else ("auto" if is_image else TABLE_SCALING),
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "lr": self.lr,
+            "validation_fraction": 0.0,  # every sample counts; stopping is by the epoch budget instead
+            "patience": None,
+            "device": self.device,
+            "verbose": self.verbose,
+            **(self.autoencoder_params or {}),
+        }
+        extra = self.autoencoder_params or {}
+        unknown = sorted(
+            set(extra) - set(AutoEncoder().get_params()) | set(extra) & {"random_state", "run_dir"}
+        )
+        if unknown:
+            raise ConfigError(
+                f"autoencoder_params has {', '.join(map(repr, unknown))}, which AutoEncoder does not take "
+                "here; pass only AutoEncoder settings (beta, noise, loss, ...); the detector sets the seeds."
+            )
+        seed = AutoEncoder(random_state=self.random_state)._seed()
+        self.estimators_ = []
+        self.stats_ = []
+        for k in range(self.n_estimators):
+            member = AutoEncoder(**settings, random_state=(seed + k) % (2**31 - 1)).fit(rows)
+            raw, codes = self._raw_scores(member, rows)
+            self.estimators_.append(member)
+            self.stats_.append(_fit_stats(raw, codes))
+        self.n_features_in_ = n_features
+        self.sample_shape_ = tuple(rows.shape[1:])
+        self.history_ = self.estimators_[0].history_  # the first member's epochs, for progress reports
+        self.decision_scores_ = self._combine(rows, n_steps)
+        self._set_threshold()
+        return self
+
+    def _check_params(self) -> None:
+        if self.percentile is None and not 0.0 < self.contamination <= 0.5:
+            raise ConfigError(
+                f"contamination must lie in (0, 0.5]: the expected share of anomalies; "
+                f"got {self.contamination!r}."
+            )
+        if self.percentile is not None and not 0.0 <= self.percentile <= 100.0:
+            raise ConfigError(f"percentile must lie in [0, 100]; got {self.percentile!r}. Try 95.")
+        if not isinstance(self.n_estimators, int | np.integer) or self.n_estimators < 1:
+            raise ConfigError(f"n_estimators must be a whole number >= 1; got {self.n_estimators!r}.")
+        if not self.code_weight >= 0:
+            raise ConfigError(
+                f"code_weight must be >= 0 (0 = reconstruction only); got {self.code_weight!r}."
+            )
+
+    def _hidden(self, is_image: bool, n_features: int):
+        if self.hidden != "auto":
+            return self.hidden
+        return IMAGE_HIDDEN if is_image else (max(8, n_features // 2),)
+
+    def set_threshold(
+        self, contamination: float | None = None, percentile: float | None = None
+    ) -> AnomalyDetector:
+        """Move the threshold without retraining: to the (1 - contamination) quantile or a percentile of
+        the training scores (``decision_scores_``). Updates the parameter, ``threshold_`` and ``labels_``."""
+        check_is_fitted(self)
+        if (contamination is None) == (percentile is None):
+            raise ConfigError("set_threshold takes exactly one of contamination= or percentile=.")
+        if contamination is not None:
+            self.set_params(contamination=contamination, percentile=None)
+        else:
+            self.set_params(percentile=percentile)
+        self._check_params()
+        self._set_threshold()
+        return self
+
+    def _set_threshold(self) -> None:
+        scores = self.decision_scores_
+        q = self.percentile if self.percentile is not None else 100.0 * (1.0 - self.contamination)
+        self.threshold_ = float(np.percentile(scores, q))
+        self.labels_ = (scores > self.threshold_).astype(np.int64)
+
+    # -- data layout ----------------------------------------------------------------------------------------
+    def _rows(self, X: Any, fitting: bool = False) -> tuple[np.ndarray, int | None]:
+        """The model's rows: the samples themselves, or a series' sliding windows (and the series length)."""
+        if self.window is None:
+            return check_array(X), None
+        series = check_series(X, "the series")
+        if not fitting and series.shape[1] * self.window != self.n_features_in_:
+            dims = self.n_features_in_ // self.window
+            raise DataError(
+                f"the series has {series.shape[1]} column(s), but the detector was trained on a series with "
+                f"{dims}. Pass the same columns as in training."
+            )
+        return sliding_windows(series, self.window, self.stride), len(series)
+
+    # -- scoring --------------------------------------------------------------------------------------------
+    def _raw_scores(self, member: AutoEncoder, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One member's raw score (N,) and code (N, K) for each row, from one forward pass."""
+        import torch
+
+        score = SCORES[self.scoring_]
+        model = member.model_
+
+        def both(batch):
+            out = model(batch)
+            code = out.posterior.mean if out.posterior is not None else out.code  # (B, K)
+            return torch.cat([score(model, out, batch)[:, None], code.flatten(1)], dim=1)  # (B, 1 + K)
+
+        result = member._apply(both, member._scaled(rows)).astype(np.float64)
+        return result[:, 0], result[:, 1:]
+
+    def _combine(self, rows: np.ndarray, n_steps: int | None) -> np.ndarray:
+        total = np.zeros(len(rows))
+        for member, stats in zip(self.estimators_, self.stats_, strict=True):
+            raw, codes = self._raw_scores(member, rows)
+            total += _standardised(raw, stats["score"])
+            if self.code_weight > 0:
+                total += self.code_weight * _standardised(_mahalanobis(codes, stats), stats["distance"])
+        total /= len(self.estimators_)
+        return total if n_steps is None else spread_scores(total, n_steps, self.window, self.stride)
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Anomaly score of each sample (or time step): higher = more anomalous."""
+        check_is_fitted(self)
+        rows, n_steps = self._rows(X)
+        if self.window is None:
+            rows = self._check_shape(rows)
+        return self._combine(rows, n_steps)
+
+    def _check_shape(self, rows: np.ndarray) -> np.ndarray:
+        if tuple(rows.shape[1:]) == self.sample_shape_:
+            return rows
+        if rows.ndim == 2 and len(self.sample_shape_) == 1:
+            raise DataError(
+                f"X has {rows.shape[1]} features, but AnomalyDetector is expecting {self.n_features_in_} "
+                "features as input. Pass data with the same columns as in training."
+            )
+        channels = lambda shape: shape[2] if len(shape) == 3 else 1  # noqa: E731
+        got, want = tuple(rows.shape[1:]), self.sample_shape_
+        hint = (
+            f" ({channels(got)} channel(s) where the model takes {channels(want)}; convert the images, e.g. "
+            "to grayscale or RGB)"
+            if len(want) >= 2 and len(got) >= 2 and channels(got) != channels(want)
+            else ""
+        )
+        raise DataError(
+            f"samples of shape {got} do not match the detector's training samples of shape {want}{hint}."
+        )
+
+    def predict(self, X: Any) -> np.ndarray:
+        """1 for an anomaly (score above ``threshold_``), 0 for a normal sample, as PyOD does."""
+        return (self.decision_function(X) > self.threshold_).astype(np.int64)
+
+    def fit_predict(self, X: Any, y: Any = None) -> np.ndarray:
+        return self.fit(X).labels_
+
+    def score_samples(self, X: Any) -> np.ndarray:
+        """scikit-learn's sign: higher = more normal (the negated decision_function)."""
+        return -self.decision_function(X)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """(N, 2): [P(normal), P(anomaly)], scores min-max scaled as PyOD's 'linear'."""
+        scores = self.decision_function(X)
+        lo, hi = float(self.decision_scores_.min()), float(self.decision_scores_.max())
+        p = np.clip((scores - lo) / max(hi - lo, 1e-12), 0.0, 1.0)
+        return np.column_stack([1.0 - p, p])
+
+    # -- files ---------------------------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the fitted detector (every member, its score statistics and the threshold) to one file."""
+        import torch
+
+        from aekit import tensorfile
+        from aekit._version import __version__
+        from aekit.models import family_of
+
+        check_is_fitted(self)
+        tensors: dict[str, torch.Tensor] = {"decision_scores": torch.from_numpy(self.decision_scores_)}
+        members = []
+        for k, (member, stats) in enumerate(zip(self.estimators_, self.stats_, strict=True)):
+            tensors.update({f"member{k}.{name}": t for name, t in member.model_.state_dict().items()})
+            members.append(
+                {
+                    "family": family_of(member.model_),
+                    "model_config": member.model_.config.to_dict(),
+                    "params": {k: v for k, v in member.get_params().items() if k != "run_dir"},
+                    "data": member.spec_.to_dict(),
+                    "history": member.history_,
+                    "stats": stats,
+                }
+            )
+        params = self.get_params()
+        if not isinstance(self.random_state, int | type(None)):
+            params["random_state"] = None  # a RandomState object cannot go into JSON
+        doc = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "library_version": __version__,
+            "estimator": type(self).__name__,
+            "params": params,
+            "scoring": self.scoring_,
+            "sample_shape": list(self.sample_shape_),
+            "threshold": self.threshold_,
+            "members": members,
+        }
+        tensorfile.save(path, tensors, doc)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, device: str = "auto") -> AnomalyDetector:
+        """Read a detector saved by ``save``; nothing in the file can run code."""
+        from aekit import tensorfile
+        from aekit.models import build_model
+
+        tensors, doc = tensorfile.load(path)
+        if doc.get("format") != FORMAT:
+            held = doc.get("format") or doc.get("kind")
+            hint = (
+                " It is an autoencoder: train a detector with 'aekit train --task detect' "
+                "or AnomalyDetector.fit."
+                if held == "aekit-model"
+                else ""
+            )
+            raise ModelFileError(f"{path} is not an aekit anomaly detector (it holds {held!r}).{hint}")
+        if not isinstance(doc.get("format_version"), int) or doc["format_version"] > FORMAT_VERSION:
+            raise ModelFileError(
+                f"{path} uses detector format {doc.get('format_version')}, newer than this aekit reads "
+                f"({FORMAT_VERSION}); upgrade aekit: pip install -U aekit."
+            )
+        try:
+            known = cls().get_params()
+            params = {k: v for k, v in doc["params"].items() if k in known}
+            if isinstance(params.get("hidden"), list):
+                params["hidden"] = tuple(params["hidden"])
+            det = cls(**params)
+            det.device_ = resolve_device(device)
+            det.scoring_ = doc["scoring"]
+            det.sample_shape_ = tuple(doc["sample_shape"])
+            det.n_features_in_ = int(np.prod(det.sample_shape_))
+            det.threshold_ = float(doc["threshold"])
+            det.decision_scores_ = tensors["decision_scores"].numpy()
+            det.labels_ = (det.decision_scores_ > det.threshold_).astype(np.int64)
+            det.estimators_, det.stats_ = [], []
+            for k, entry in enumerate(doc["members"]):
+                prefix = f"member{k}."
+                weights = {n[len(prefix) :]: t for n, t in tensors.items() if n.startswith(prefix)}
+                model = build_model(entry["family"], entry["model_config"])
+                model.load_state_dict(weights)
+                det.estimators_.append(_member(model.eval(), entry, det.device_))
+                det.stats_.append(entry["stats"])
+            det.history_ = det.estimators_[0].history_
+        except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as exc:
+            detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ModelFileError(
+                f"{path} is a damaged detector file ({type(exc).__name__}: {detail})."
+            ) from None
+        return det
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = self.random_state is None
+        return tags
+
+
+def _member(model, entry: dict[str, Any], device: str) -> AutoEncoder:
+    """A fitted AutoEncoder around a loaded member model (what AutoEncoder.load sets, from our header)."""
+    params = {k: v for k, v in entry["params"].items() if k in AutoEncoder().get_params()}
+    for key in ("hidden", "decoder_hidden"):
+        if params.get(key) is not None:
+            params[key] = tuple(params[key])
+    member = AutoEncoder(**params)
+    member.spec_ = DataSpec.from_dict(entry["data"])
+    member.history_ = list(entry.get("history", []))
+    member.device_ = device
+    member.model_ = model.to(device)
+    member.n_features_in_ = member.spec_.n_features
+    member._n_features_out = model.config.code_size
+    return member
+
+
+def _robust_centre(values: np.ndarray) -> dict[str, float]:
+    """Median and MAD (as a standard deviation) of training values: what puts scores on one scale."""
+    median = float(np.median(values))
+    mad = float(np.median(np.abs(values - median))) * 1.4826
+    spread = mad if mad > 1e-12 else float(np.std(values))
+    return {"median": median, "spread": spread if spread > 1e-12 else 1.0}
+
+
+def _standardised(values: np.ndarray, centre: dict[str, float]) -> np.ndarray:
+    return (values - centre["median"]) / centre["spread"]
+
+
+def _fit_stats(raw: np.ndarray, codes: np.ndarray) -> dict[str, Any]:
+    """Per member: the score's centre, and the training codes' mean, precision and distance centre."""
+    mean = codes.mean(axis=0)
+    centred = codes - mean  # (N, K)
+    # A small ridge keeps the precision finite when codes are collinear (or there are fewer rows than K).
+    cov = centred.T @ centred / max(len(codes) - 1, 1) + 1e-6 * np.eye(codes.shape[1])  # (K, K)
+    stats = {"mean": mean.tolist(), "precision": np.linalg.pinv(cov).tolist(), "score": _robust_centre(raw)}
+    stats["distance"] = _robust_centre(_mahalanobis(codes, stats))
+    return stats
+
+
+def _mahalanobis(codes: np.ndarray, stats: dict[str, Any]) -> np.ndarray:
+    centred = codes - np.asarray(stats["mean"])  # (N, K)
+    return np.sqrt(np.einsum("ij,jk,ik->i", centred, np.asarray(stats["precision"]), centred))  # (N,)
