@@ -1,4 +1,5 @@
-"""``aekit info`` (what a model file holds) and ``aekit eval`` (how well it reconstructs, beside PCA)."""
+"""``aekit info`` (what a model file holds) and ``aekit eval`` (how well it reconstructs, beside PCA;
+for a VAE also the importance-weighted test NLL)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,15 @@ import math
 from pathlib import Path
 from typing import Any
 
-from aekit.cli.common import add_device_option, console, fmt, load_estimator, note, stopped_early
+from aekit.cli.common import (
+    add_device_option,
+    console,
+    fmt,
+    load_estimator,
+    note,
+    positive_int,
+    stopped_early,
+)
 from aekit.errors import ModelFileError
 
 VERBS = ("info", "eval")
@@ -38,6 +47,8 @@ TRAINING_PARAMS = (
     "patience",
     "random_state",
 )
+IW_SAMPLES = 100  # the default of AutoEncoder.log_likelihood, repeated here so --help does not import torch
+BINARIZE_SEED = 0  # grey test data is binarised once with this seed before a Bernoulli likelihood scores it
 PCA_RANDOMIZED_ABOVE = 1_000_000  # values in the training matrix; above it a full SVD gets slow
 
 
@@ -64,6 +75,14 @@ def add_parser(subparsers) -> None:
         "--data", required=True, help="a data set name (digits, mnist, fashion-mnist, cifar10) or a path"
     )
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    p.add_argument(
+        "--iw-samples",
+        type=positive_int,
+        default=IW_SAMPLES,
+        metavar="K",
+        help="VAEs only: importance samples per test sample for the negative log-likelihood estimate "
+        "(IWAE; larger K = tighter, slower; default: %(default)s)",
+    )
     add_device_option(p)
 
 
@@ -188,11 +207,39 @@ def _eval(args: argparse.Namespace) -> int:
         "autoencoder": ae,
         "pca": pca_report,
     }
+    if hasattr(est.model_, "posterior"):  # variational: it has a likelihood to estimate
+        report["log_likelihood"] = _log_likelihood(est, x, args.iw_samples)
     if args.json:
         print(json.dumps(report))
         return 0
     _print_eval(report, est.loss)
     return 0
+
+
+def _log_likelihood(est, x, k: int) -> dict[str, Any]:
+    """The IWAE estimate of the test NLL (nats per sample), and what it is a likelihood of."""
+    import numpy as np
+
+    from aekit.generate import LIKELIHOODS
+
+    loss = est.model_.config.loss
+    scaled = est.spec_.to_model(x)
+    binarized = loss == "bce" and not np.isin(scaled, (0.0, 1.0)).all()
+    log_px = est.log_likelihood(x, k=k, random_state=0, binarize_seed=BINARIZE_SEED if binarized else None)
+    return {
+        "nll_nats": float(-log_px.mean()),
+        "k": k,
+        "likelihood": LIKELIHOODS[loss],
+        "binarized": bool(binarized),
+        "what": "importance-weighted estimate (Burda et al. 2016): an upper bound on the true NLL, nats per "
+        "sample"
+        + (
+            f"; grey values scored as a binary copy (each pixel on with probability = its intensity, "
+            f"numpy default_rng({BINARIZE_SEED}))"
+            if binarized
+            else ""
+        ),
+    }
 
 
 def _errors(target, recon, spec) -> dict[str, float | None]:
@@ -226,7 +273,13 @@ def _print_eval(report: dict[str, Any], loss_name: str) -> None:
     for part, value in ae["loss"].items():
         label = f"model {part}" + (f" ({loss_name})" if part == "recon" else "")
         table.add_row(label, fmt(value), "-")
+    ll = report.get("log_likelihood")
+    if ll:
+        label = f"NLL, nats/sample (IWAE, k={ll['k']}{', binarised' if ll['binarized'] else ''})"
+        table.add_row(label, f"{ll['nll_nats']:.2f}", "-")
     console().print(table)
+    if ll:
+        note(f"NLL: {ll['likelihood']}; {ll['what']}")
 
 
 def _db(errors: dict[str, Any]) -> str:

@@ -19,6 +19,9 @@ from aekit.errors import ConfigError, DataError
 from aekit.estimators.scaling import DataSpec, check_array, check_like, fit_spec
 
 PREDICT_BATCH = 1024
+# Default importance samples for log_likelihood: a tenth of the time of k=1000, and on the MNIST benchmark
+# model only 0.6 nats looser (test NLL 88.21 vs 87.58 nats; docs/generate.md).
+IW_SAMPLES = 100
 
 
 def resolve_device(device: str) -> str:
@@ -41,6 +44,11 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
     rejected for the others when set to a non-default value. Denoising (``noise``) works with every family.
     ``epochs="auto"`` trains for about 4000 optimizer steps (10 to 200 epochs), stopping early when the
     validation loss has not improved for ``patience`` epochs.
+
+    ``binarize=True`` (loss="bce", data in [0, 1]) trains on dynamically binarised data: every batch sees
+    each pixel as a fresh Bernoulli sample of its intensity (validation batches under a fixed seed).
+    ``kl_warmup`` (kind="vae") raises the KL weight linearly from 0 to ``beta`` over that many epochs.
+    VAEs also generate: ``sample``, ``traverse`` and ``log_likelihood``; ``interpolate`` works for every kind.
     """
 
     def __init__(
@@ -71,6 +79,8 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         verbose: int = 0,
         run_dir: str | os.PathLike | None = None,
         resume: bool = False,
+        binarize: bool = False,
+        kl_warmup: int = 0,
     ):
         self.kind = kind
         self.code_size = code_size
@@ -98,6 +108,8 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         self.verbose = verbose
         self.run_dir = run_dir
         self.resume = resume
+        self.binarize = binarize
+        self.kl_warmup = kl_warmup
 
     # -- training ---------------------------------------------------------------------------------------
     def fit(self, X: Any, y: Any = None) -> AutoEncoder:
@@ -115,8 +127,11 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         device = resolve_device(self.device)
         data = torch.from_numpy(spec.to_model(x))
         train, val = _split(data, self.validation_fraction, seed)
+        epochs = _resolve_epochs(self.epochs, len(train), self.batch_size)
+        settings = self._model_settings(spec)
+        settings.update(self._warmup_settings(len(train)))
         train_config = TrainConfig(
-            epochs=_resolve_epochs(self.epochs, len(train), self.batch_size),
+            epochs=epochs,
             batch_size=self.batch_size,
             lr=self.lr,
             weight_decay=self.weight_decay,
@@ -125,6 +140,7 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
             noise=self.noise,
             noise_level=self.noise_level,
             value_range=spec.value_range,
+            pairs=self._pairs(spec),
             seed=seed,
             device=device,
             verbose=self.verbose,
@@ -136,7 +152,7 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         devices = [torch.cuda.current_device()] if device.startswith("cuda") else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
-            model = build_model(self.kind, self._model_settings(spec))
+            model = build_model(self.kind, settings)
             history = trainer.fit(model, train, val)
         self.model_ = model  # stays on the training device for transform and friends
         self.spec_ = spec
@@ -183,6 +199,36 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         if self.loss == "bce" and settings["output"] != "sigmoid":
             raise DataError("loss='bce' needs data in [0, 1]; rescale the data or use scaling='minmax'.")
         return settings
+
+    def _pairs(self, spec: DataSpec):
+        if not self.binarize:
+            return None
+        if self.loss != "bce" or spec.value_range != (0.0, 1.0):
+            raise ConfigError(
+                f"binarize=True samples binary pixels from intensities in [0, 1] and trains a Bernoulli "
+                f"likelihood; it needs loss='bce' and data in [0, 1] (uint8 images, or floats in [0, 1]); "
+                f"got loss={self.loss!r} and data scaled to {spec.value_range}. "
+                "Set loss='bce' or binarize=False."
+            )
+        return bernoulli_pairs
+
+    def _warmup_settings(self, n_train: int) -> dict[str, Any]:
+        """The model's KL warm-up in optimizer steps, from ``kl_warmup`` in epochs."""
+        from aekit.models import FAMILIES
+
+        warmup = self.kl_warmup
+        if not isinstance(warmup, int | np.integer) or isinstance(warmup, bool) or warmup < 0:
+            raise ConfigError(f"kl_warmup is a number of epochs, a whole number >= 0; got {warmup!r}.")
+        if not warmup:
+            return {}
+        fields = {f.name for f in dataclasses.fields(FAMILIES[self.kind].config_class)}
+        if "kl_warmup_steps" not in fields:
+            raise ConfigError(
+                f"kl_warmup={warmup!r} warms up a KL term, which only kind='vae' has (this is "
+                f"kind={self.kind!r}); set kl_warmup=0 or kind='vae'."
+            )
+        steps_per_epoch = -(-n_train // max(1, int(self.batch_size)))
+        return {"kl_warmup_steps": int(warmup) * steps_per_epoch}
 
     # -- applying -------------------------------------------------------------------------------------------
     def _apply(self, fn, arrays: np.ndarray) -> np.ndarray:
@@ -240,6 +286,118 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
     def score(self, X: Any, y: Any = None) -> float:
         """Mean of score_samples: higher is better, so model selection tools can compare settings."""
         return float(np.mean(self.score_samples(X)))
+
+    # -- generating -----------------------------------------------------------------------------------------
+    def _variational(self, what: str):
+        """The fitted model if it is variational (has a prior and a likelihood); else one ConfigError."""
+        from aekit.models.registry import family_of
+
+        check_is_fitted(self)
+        if not hasattr(self.model_, "posterior"):
+            raise ConfigError(
+                f"{what} needs a variational autoencoder (a prior to draw codes from); this model is "
+                f"kind={family_of(self.model_)!r}. Train one with kind='vae' (aekit train --kind vae)."
+            )
+        return self.model_
+
+    def sample(self, n: int = 16, random_state: int | None = None) -> np.ndarray:
+        """``n`` new samples from a VAE: codes drawn from the prior N(0, I), decoded to the data's layout.
+
+        What is decoded is the likelihood's mean (for loss='bce' the pixel probabilities), as is usual for
+        looking at samples. ``random_state`` seeds the draw; None draws fresh codes each call.
+        """
+        from aekit import generate
+
+        model = self._variational("sample()")
+        z = generate.prior_codes(_count(n, "n"), model.config.code_size, _generator(random_state))
+        return self.inverse_transform(z.numpy())
+
+    def interpolate(self, a: Any, b: Any, steps: int = 8, method: str = "linear") -> np.ndarray:
+        """Decoded codes on the path from the code of sample ``a`` to that of ``b``: (steps, *sample shape).
+
+        ``a`` and ``b`` are single samples shaped like one training sample (or batches of one).
+        ``method`` is "linear" or "slerp" (spherical, which keeps a VAE's codes at typical norms). Works
+        for every kind; for a VAE the codes are the posterior means.
+        """
+        import torch
+
+        from aekit import generate
+
+        check_is_fitted(self)
+        pair = np.concatenate([self._one_sample(a, "a"), self._one_sample(b, "b")])
+        codes = torch.from_numpy(self.transform(pair))  # (2, K)
+        return self.inverse_transform(generate.path(codes[0], codes[1], steps, method).numpy())
+
+    def traverse(
+        self,
+        X: Any = None,
+        dim: int = 0,
+        values: Any = None,
+        n: int = 8,
+        random_state: int | None = None,
+    ) -> np.ndarray:
+        """A latent traversal: one row per code, one column per value of code dimension ``dim``.
+
+        Rows are the codes of ``X`` or, when X is None, ``n`` codes drawn from the prior. ``values``
+        defaults to -3..3 in 7 steps: in units of the prior's standard deviation.
+        Returns (rows, len(values), *sample shape).
+        """
+        import torch
+
+        from aekit import generate
+
+        model = self._variational("traverse()")
+        values = np.linspace(-3.0, 3.0, 7) if values is None else np.asarray(values, dtype=np.float64).ravel()
+        if not len(values) or not np.isfinite(values).all():
+            raise ConfigError(f"values must be one or more finite numbers; got {values.tolist()!r}.")
+        if X is None:
+            base = generate.prior_codes(_count(n, "n"), model.config.code_size, _generator(random_state))
+        else:
+            base = torch.from_numpy(self.transform(X))  # (R, K)
+        dim = int(dim) if isinstance(dim, np.integer) else dim
+        grid = generate.traversal(base, dim, values.tolist())  # (R, V, K)
+        out = self.inverse_transform(grid.reshape(-1, grid.shape[2]).numpy())
+        return out.reshape(grid.shape[0], grid.shape[1], *out.shape[1:])
+
+    def log_likelihood(
+        self, X: Any, k: int = IW_SAMPLES, random_state: int | None = 0, binarize_seed: int | None = None
+    ) -> np.ndarray:
+        """Per-sample estimate of log p(x) in nats (float64), by importance weighting with ``k`` samples.
+
+        Burda et al.'s IWAE bound: a lower bound on log p(x) that tightens as k grows (k=1: the ELBO), so
+        -log_likelihood is a conservative (upper) estimate of the negative log-likelihood. For loss='bce'
+        it is a Bernoulli likelihood, a probability only for binary data: ``binarize_seed`` scores a binary
+        copy of X instead (each scaled value in [0, 1] is 1 with that probability, drawn from numpy's
+        default_rng(binarize_seed)), the usual protocol for grey images. For 'mse'/'l1' it is a
+        Gaussian/Laplace density of the scaled values the model sees (see ``spec_``), not of X's own units.
+        """
+        from aekit import generate
+
+        model = self._variational("log_likelihood()")
+        k = _count(k, "k")
+        scaled = self._scaled(X)
+        if binarize_seed is not None:
+            if model.config.loss != "bce" or self.spec_.value_range != (0.0, 1.0):
+                raise ConfigError(
+                    f"binarize_seed draws binary data for a Bernoulli likelihood (loss='bce' on data in "
+                    f"[0, 1]); this model has loss={model.config.loss!r}. Leave binarize_seed=None."
+                )
+            scaled = generate.binarize(scaled, seed=int(binarize_seed))
+        generator = _generator(random_state)
+        log_px = self._apply(lambda b: generate.iw_log_likelihood(model, b, k, generator), scaled)
+        return log_px.astype(np.float64)
+
+    def _one_sample(self, x: Any, name: str) -> np.ndarray:
+        arr = np.asarray(x)
+        shape = tuple(self.spec_.sample_shape)
+        if arr.shape == shape:
+            arr = arr[None]
+        if arr.shape != (1, *shape):
+            raise DataError(
+                f"{name} must be one sample of shape {shape} (as the model was trained on), or a batch "
+                f"of one; got shape {arr.shape}."
+            )
+        return arr
 
     # -- files ---------------------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> None:
@@ -304,6 +462,28 @@ def _resolve_epochs(epochs: int | str, n_train: int, batch_size: int) -> int:
     steps_per_epoch = -(-n_train // max(1, int(batch_size)))
     low, high = AUTO_EPOCHS
     return int(min(high, max(low, round(AUTO_STEPS / steps_per_epoch))))
+
+
+def _count(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ConfigError(f"{name} must be a whole number >= 1; got {value!r}.")
+    return int(value)
+
+
+def _generator(random_state: int | None):
+    """A local torch generator from ``random_state`` (None: fresh entropy); global RNGs stay untouched."""
+    import torch
+
+    seed = int(np.random.default_rng().integers(2**31 - 1)) if random_state is None else int(random_state)
+    return torch.Generator().manual_seed(seed)
+
+
+def bernoulli_pairs(batch):
+    """Dynamic binarisation: each pixel becomes 1 with probability equal to its intensity (input = target)."""
+    import torch
+
+    binary = torch.bernoulli(batch)  # (B, *shape) in {0, 1}, drawn from the trainer's seeded generator
+    return binary, binary
 
 
 def _split(data, fraction: float, seed: int):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
+
+LOG_2PI = math.log(2.0 * math.pi)
 
 
 @dataclass
@@ -26,6 +29,15 @@ class DiagonalGaussian:
     def kl(self) -> Tensor:
         """KL(q || N(0, I)) per sample, summed over code dimensions: (B,)."""
         return 0.5 * (self.mean.pow(2) + self.logvar.exp() - 1.0 - self.logvar).sum(dim=1)
+
+    def log_prob(self, z: Tensor) -> Tensor:
+        """log q(z) summed over code dimensions; ``z`` is (..., B, K), broadcast against (B, K): (..., B)."""
+        return -0.5 * (((z - self.mean) ** 2) * torch.exp(-self.logvar) + self.logvar + LOG_2PI).sum(dim=-1)
+
+
+def standard_normal_log_prob(z: Tensor) -> Tensor:
+    """log N(z; 0, I) summed over the last dimension: the VAE's prior density. (..., K) -> (...)."""
+    return -0.5 * (z.pow(2) + LOG_2PI).sum(dim=-1)
 
 
 @dataclass

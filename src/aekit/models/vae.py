@@ -24,11 +24,17 @@ from aekit.models.output import AEOutput, DiagonalGaussian
 class VAEConfig(ModelConfig):
     backbone: Backbone = "dense"
     beta: float = 1.0
+    # KL warm-up (Sonderby et al., "Ladder variational autoencoders", NeurIPS 2016): the KL weight rises
+    # linearly from 0 to beta over this many training steps, so the decoder learns to use the code
+    # before the KL term can switch code dimensions off. 0 = no warm-up.
+    kl_warmup_steps: int = 0
 
     def validate(self) -> None:
         super().validate()
         if self.beta < 0:
             raise ConfigError(f"beta weights the KL term and must be >= 0; got {self.beta}.")
+        if not isinstance(self.kl_warmup_steps, int) or self.kl_warmup_steps < 0:
+            raise ConfigError(f"kl_warmup_steps must be an integer >= 0; got {self.kl_warmup_steps!r}.")
 
 
 class VariationalAutoEncoder(AutoEncoderModel):
@@ -40,6 +46,10 @@ class VariationalAutoEncoder(AutoEncoderModel):
         # scale 0.1, not 1: a wide start makes the KL term win early and the posterior collapse to the prior
         # (on digits, scale 1 gave a model no better than the mean image; 0.1 gave 4x lower error).
         self.log_scale = nn.Parameter(torch.full((), math.log(0.1)))
+        if config.kl_warmup_steps:
+            # Training steps taken so far, stored with the weights so a resumed run continues the warm-up
+            # where it stopped. Only models with a warm-up have it: older model files load unchanged.
+            self.register_buffer("kl_steps", torch.zeros((), dtype=torch.int64))
 
     @property
     def encoder_out(self) -> int:
@@ -54,6 +64,8 @@ class VariationalAutoEncoder(AutoEncoderModel):
 
     def forward(self, x: Tensor) -> AEOutput:
         q = self.posterior(x)
+        if self.training and self.config.kl_warmup_steps and torch.is_grad_enabled():
+            self.kl_steps += 1  # one training forward pass = one optimizer step
         code = q.sample() if self.training else q.mean
         logits = self.decode_logits(code)
         return AEOutput(logits=logits, recon=self.activate(logits), code=code, posterior=q)
@@ -62,4 +74,11 @@ class VariationalAutoEncoder(AutoEncoderModel):
         # The reconstruction term is a mean over input elements, so the KL is divided by the number of
         # elements too: the sum is the negative ELBO per element, whose gradient matches the true ELBO's.
         kl = out.posterior.kl().mean() / self.config.n_features
-        return {"kl": self.config.beta * kl}
+        return {"kl": self.kl_weight() * kl}
+
+    def kl_weight(self) -> float:
+        """beta, scaled down linearly during the KL warm-up (validation always sees the full beta)."""
+        warmup = self.config.kl_warmup_steps
+        if not warmup or not self.training:
+            return self.config.beta
+        return self.config.beta * min(1.0, int(self.kl_steps) / warmup)
