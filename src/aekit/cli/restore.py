@@ -1,0 +1,165 @@
+"""``aekit restore``: run an image restoration model (denoise, colorize, upscale, inpaint) on PNG/JPEG files.
+
+One file in, one file out; or a folder in, a folder out (same file names), with a progress bar. Inputs are
+never overwritten.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from aekit.cli.common import add_device_option, check_device, note, positive_int
+from aekit.errors import DataError
+
+VERBS = ("restore",)
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "restore",
+        help="denoise, colorize, upscale or inpaint images with a model from 'aekit train --task ...'",
+        description="Restore PNG/JPEG images with a restoration model trained by 'aekit train --task "
+        "denoise|colorize|upscale|inpaint'. Images of any size; an upscale model enlarges them.",
+    )
+    p.add_argument("model", help="a restoration model file (.aek)")
+    p.add_argument("input", help="a PNG/JPEG image, or a folder of them")
+    p.add_argument(
+        "-o", "--output", required=True, help="output image (.png/.jpg), or a folder when INPUT is a folder"
+    )
+    p.add_argument(
+        "--mask",
+        metavar="FILE",
+        help="inpaint models: an image of the input's size, non-black where pixels are missing; for a "
+        "folder INPUT, a mask file for all images or a folder of masks with the images' file names",
+    )
+    p.add_argument(
+        "--tile",
+        type=positive_int,
+        default=256,
+        metavar="PIXELS",
+        help="run larger images as overlapping tiles of this side, blended without seams; bounds memory "
+        "(default: %(default)s)",
+    )
+    add_device_option(p)
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+
+
+def run(args: argparse.Namespace) -> int:
+    from aekit.restore.images import image_files
+
+    source = Path(args.input).expanduser()
+    if not source.exists():
+        raise DataError(f"no such image or folder: {source}")
+    out = Path(args.output).expanduser()
+    if source.is_dir():
+        if out.exists() and not out.is_dir():
+            raise DataError(f"-o {out} is a file, but INPUT {source} is a folder; give an output folder")
+        if out.exists() and out.resolve() == source.resolve():
+            raise DataError(f"refusing to write into the input folder {source}; give another -o folder")
+        jobs = [(f, out / f.name) for f in image_files(source)]
+    else:
+        if out.is_dir():
+            raise DataError(f"-o {out} is a folder; give an output file name such as {out / source.name}")
+        jobs = [(source, out)]
+    _check_no_overwrite(jobs)
+    restorer = _load(args.model, args.device)
+    masks = _mask_source(args.mask, source, restorer.task)
+    done = _restore_all(restorer, jobs, masks, args.tile, quiet=args.quiet)
+    if not args.quiet:
+        where = out if len(jobs) == 1 else f"{out}/ ({len(jobs)} images)"
+        print(f"{restorer.task}: wrote {where} in {done:.1f} s")
+    return 0
+
+
+def _load(path: str, device: str):
+    from aekit.restore import ImageRestorer
+
+    return ImageRestorer.load(path, device=check_device(device))
+
+
+def _check_no_overwrite(jobs: list[tuple[Path, Path]]) -> None:
+    import os
+
+    from aekit.restore.images import check_image_path
+
+    for src, dst in jobs:
+        check_image_path(dst, what="output")
+        if dst.exists() and os.path.samefile(src, dst):
+            raise DataError(f"refusing to overwrite the input image {src}; give another -o path")
+
+
+def _mask_source(mask: str | None, source: Path, task: str):
+    """A function: input image path -> its mask array (or None)."""
+    from aekit.restore.images import read_image
+
+    if task != "inpaint":
+        if mask is not None:
+            note(f"--mask is only used by inpaint models; this is a {task} model, so it is ignored")
+        return lambda path: None
+    if mask is None:
+        raise DataError(
+            "this is an inpaint model: give --mask FILE, an image of the input's size that is non-black "
+            "where pixels are missing"
+        )
+    m = Path(mask).expanduser()
+    if m.is_dir():
+        if not source.is_dir():
+            raise DataError(f"--mask {m} is a folder but INPUT is one image; give one mask file")
+        return lambda path: read_image(_mask_in(m, path))
+    fixed = read_image(m)
+    return lambda path: fixed
+
+
+def _mask_in(folder: Path, image: Path) -> Path:
+    from aekit.data.files import IMAGE_SUFFIXES
+
+    for suffix in (image.suffix, *IMAGE_SUFFIXES):
+        candidate = folder / (image.stem + suffix)
+        if candidate.is_file():
+            return candidate
+    raise DataError(f"no mask for {image.name} in {folder}; add {folder / (image.stem + '.png')}")
+
+
+def _restore_all(restorer, jobs: list[tuple[Path, Path]], masks, tile: int, quiet: bool) -> float:
+    import time
+
+    from aekit.restore.images import read_image, write_image
+
+    started = time.perf_counter()
+    bar = _progress(len(jobs), enabled=not quiet and len(jobs) > 1)
+    try:
+        for src, dst in jobs:
+            image = read_image(src)
+            try:
+                restored = restorer.restore(image, mask=masks(src), tile=tile)
+            except DataError as exc:  # name the file: "image 0" means nothing in a folder of hundreds
+                raise DataError(f"{src}: {exc}") from None
+            write_image(dst, restored)
+            if bar is not None:
+                bar.advance(bar.task_ids[0])
+    finally:
+        if bar is not None:
+            bar.stop()
+    return time.perf_counter() - started
+
+
+def _progress(total: int, enabled: bool):
+    if not enabled:
+        return None
+    import sys
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(
+        TextColumn("[bold]restoring"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        transient=True,
+        console=Console(file=sys.stderr),
+    )
+    bar.add_task("restore", total=total)
+    bar.start()
+    return bar

@@ -1,0 +1,461 @@
+"""``ImageRestorer``: train a restoration network from clean images only, then restore images of any size.
+
+``fit`` cuts random crops from the images up front and trains with the shared Trainer, whose ``pairs``
+hook degrades every clean batch on the fly (``aekit.restore.tasks``). ``restore`` pads an image to the
+network's stride and, when it is larger than ``tile``, runs overlapping tiles blended with smooth weights,
+so memory stays bounded and no seams show.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+from torch import Tensor
+
+from aekit.errors import ConfigError, DataError, ModelFileError
+from aekit.estimators.autoencoder import resolve_device
+from aekit.restore.network import RestorationNetConfig, RestorationUNet, luma
+from aekit.restore.tasks import MASKS, SCALES, TASKS, Observed, Settings, Task, augment, quantize
+
+LOSSES = ("mse", "l1")
+# epochs="auto" aims at about this many optimizer steps: enough for a small network to get well past the
+# classical baselines, and a few minutes on a CPU at the default sizes.
+AUTO_STEPS = 2000
+CHANNEL_NAMES = {1: "grayscale (H, W)", 3: "RGB (H, W, 3)"}
+
+
+class ImageRestorer(BaseEstimator):
+    """Denoise, colorize, upscale or inpaint images with a network trained on clean images only.
+
+    ``task`` picks the degradation (see ``aekit.restore.tasks.TASKS``); ``scale`` (upscale),
+    ``noise_sigma`` (denoise, on the [0, 1] scale) and ``mask`` (inpaint: the hole shapes trained on)
+    set it up. ``width``, ``depth`` and ``blocks`` size the U-Net; ``crop`` is the side of the square
+    training crops, ``crops_per_image`` how many are cut from each training image.
+    """
+
+    def __init__(
+        self,
+        task: str = "denoise",
+        scale: int = 2,
+        noise_sigma: float = 25 / 255,
+        mask: str = "boxes",
+        width: int = 32,
+        depth: int = 2,
+        blocks: int = 2,
+        loss: str = "mse",
+        crop: int = 48,
+        crops_per_image: int = 1,
+        epochs: int | str = "auto",
+        batch_size: int = 32,
+        lr: float = 5e-4,
+        validation_fraction: float = 0.05,
+        patience: int | None = 5,
+        random_state: int | None = None,
+        device: str = "auto",
+        verbose: int = 0,
+        run_dir: str | os.PathLike | None = None,
+        resume: bool = False,
+    ):
+        self.task = task
+        self.scale = scale
+        self.noise_sigma = noise_sigma
+        self.mask = mask
+        self.width = width
+        self.depth = depth
+        self.blocks = blocks
+        self.loss = loss
+        self.crop = crop
+        self.crops_per_image = crops_per_image
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+        self.run_dir = run_dir
+        self.resume = resume
+
+    # -- training -------------------------------------------------------------------------------------------
+    def fit(self, images: Any, y: Any = None) -> ImageRestorer:
+        """Train on clean images: an array (N, H, W[, 3]) or a list of differently sized images."""
+        from aekit.training import TrainConfig, Trainer
+
+        task, settings = self._check_params()
+        pictures = [_to_float(im, f"image {i}") for i, im in enumerate(_as_list(images))]
+        channels = _common_channels(pictures)
+        if task.needs_colour and channels != 3:
+            raise DataError(
+                f"task={self.task!r} learns colour from colour images; got grayscale images. "
+                "Train it on RGB images (H, W, 3)."
+            )
+        seed = _seed(self.random_state)
+        rng = np.random.default_rng(seed)
+        data = torch.from_numpy(self._crops(pictures, rng))  # (N, C, crop, crop)
+        n_val = int(round(len(data) * self.validation_fraction))
+        order = torch.from_numpy(rng.permutation(len(data)))
+        train, val = data[order[n_val:]], data[order[:n_val]]
+        if len(train) == 0:
+            raise DataError(
+                f"no training crops left after holding out validation_fraction={self.validation_fraction}; "
+                "give more images, more crops_per_image, or a smaller validation_fraction"
+            )
+        config = RestorationNetConfig(
+            in_channels=task.observed_channels(channels) + task.extra_inputs,
+            out_channels=channels,
+            width=self.width,
+            depth=self.depth,
+            blocks=self.blocks,
+            base=task.base,
+            keep_luma=task.keep_luma,
+            keep_known=task.keep_known,
+            loss=self.loss,
+        )
+        device = resolve_device(self.device)
+        self.task_, self.settings_ = task, settings  # the pairs hook reads them
+        epochs = self.epochs
+        if epochs == "auto":
+            epochs = int(np.clip(round(AUTO_STEPS / math.ceil(len(train) / self.batch_size)), 1, 200))
+        trainer = Trainer(
+            TrainConfig(
+                epochs=epochs,
+                batch_size=self.batch_size,
+                lr=self.lr,
+                patience=self.patience,
+                pairs=self.training_pair,
+                seed=seed,
+                device=device,
+                verbose=self.verbose,
+                run_dir=Path(self.run_dir) if self.run_dir is not None else None,
+                resume=self.resume,
+            )
+        )
+        devices = [torch.cuda.current_device()] if device.startswith("cuda") else []
+        with torch.random.fork_rng(devices=devices):  # the caller's global RNG is left as it was
+            torch.manual_seed(seed)
+            model = RestorationUNet(config)
+            self.history_ = trainer.fit(model, train, val if n_val else None)
+        self.model_, self.device_, self.channels_ = model, device, channels
+        return self
+
+    def training_pair(self, clean: Tensor) -> tuple[Tensor, Tensor]:
+        """(network input, target) from a clean batch (B, C, H, W): the task's degradation, on the fly."""
+        clean = augment(clean)
+        return self.task_.prepare(self.task_.observe(clean, self.settings_, None), self.settings_), clean
+
+    def _check_params(self) -> tuple[Task, Settings]:
+        if self.task not in TASKS:
+            raise ConfigError(
+                f"task={self.task!r} is not a restoration task; choose one of {', '.join(TASKS)}."
+            )
+        if self.scale not in SCALES:
+            raise ConfigError(
+                f"scale={self.scale!r} is not supported; choose one of {', '.join(map(str, SCALES))}."
+            )
+        if not 0 < self.noise_sigma <= 1:
+            raise ConfigError(
+                f"noise_sigma={self.noise_sigma!r} is on the [0, 1] scale and must lie in (0, 1]; "
+                "for sigma 25 on the 0-255 scale give 25/255."
+            )
+        if self.mask not in MASKS:
+            raise ConfigError(f"mask={self.mask!r} is not a mask shape; choose one of {', '.join(MASKS)}.")
+        if self.loss not in LOSSES:
+            raise ConfigError(f"loss={self.loss!r} is not one of {', '.join(LOSSES)}.")
+        for name in ("width", "blocks", "crop", "crops_per_image", "epochs", "batch_size"):
+            value = getattr(self, name)
+            if name == "epochs" and value == "auto":
+                continue
+            if not isinstance(value, int | np.integer) or value < 1:
+                raise ConfigError(f"{name} must be a positive integer; got {value!r}.")
+        if not 0.0 <= self.validation_fraction < 1.0:
+            raise ConfigError(f"validation_fraction must lie in [0, 1); got {self.validation_fraction!r}.")
+        task = TASKS[self.task]
+        settings = Settings(scale=int(self.scale), noise_sigma=float(self.noise_sigma), mask=self.mask)
+        multiple = math.lcm(2 ** int(self.depth), task.output_scale(settings))
+        if self.crop % multiple:
+            raise ConfigError(
+                f"crop={self.crop} must be a multiple of {multiple} (the network's stride 2**depth"
+                f"{' and the scale' if task.output_scale(settings) > 1 else ''}); try "
+                f"crop={max(multiple, self.crop // multiple * multiple)}."
+            )
+        return task, settings
+
+    def _crops(self, pictures: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
+        """Random square crops, cut once up front: (N * crops_per_image, C, crop, crop) float32."""
+        c = self.crop
+        out = np.empty((len(pictures) * self.crops_per_image, pictures[0].shape[-1], c, c), np.float32)
+        k = 0
+        for i, im in enumerate(pictures):
+            h, w = im.shape[:2]
+            if h < c or w < c:
+                raise DataError(
+                    f"image {i} is {w}x{h}, smaller than the training crop {c}x{c}; lower crop "
+                    f"(e.g. crop={min(h, w) // 16 * 16 or 8}) or leave the image out"
+                )
+            for _ in range(self.crops_per_image):
+                top, left = rng.integers(0, h - c + 1), rng.integers(0, w - c + 1)
+                out[k] = im[top : top + c, left : left + c].transpose(2, 0, 1)
+                k += 1
+        return out
+
+    # -- restoring ------------------------------------------------------------------------------------------
+    def restore(self, images: Any, mask: Any = None, tile: int = 256) -> Any:
+        """Restore one image (H, W[, 3]), a batch (N, H, W[, 3]) or a list of images of any sizes.
+
+        Returns the same layout and dtype: uint8 in, uint8 out; float in [0, 1] in, float32 out. An
+        upscale model takes the small image and returns the large one. ``mask`` (inpaint only): an
+        (H, W) array, nonzero where pixels are missing, one per image or one for all. ``tile`` bounds
+        memory: larger images run as overlapping tiles of about this side, blended without seams.
+        """
+        check_is_fitted(self)
+        if self.task_ is not TASKS[self.task]:  # set_params after fit would make restore lie
+            raise ConfigError("the task changed after fitting; fit again or load the model file anew.")
+        single = _is_single(images, self.channels_, self.task)
+        batch = [images] if single else _as_list(images)
+        masks = _masks_for(mask, len(batch), self.task)
+        out = [self._restore_one(im, m, tile, i) for i, (im, m) in enumerate(zip(batch, masks, strict=True))]
+        if single:
+            return out[0]
+        if isinstance(images, np.ndarray):
+            return np.stack(out)
+        return out
+
+    def _restore_one(self, image: Any, mask: Any, tile: int, index: int) -> np.ndarray:
+        arr = np.asarray(image)
+        x = _to_float(arr, f"image {index}")  # (H, W, C)
+        x = torch.from_numpy(x.transpose(2, 0, 1).copy())[None].to(self.device_)  # (1, C, H, W)
+        x = self._check_channels(x, index)
+        obs = Observed(x, self._mask_tensor(mask, x, index))
+        model_input = self.task_.prepare(obs, self.settings_)  # (1, C_in, H', W')
+        y = run_tiled(self.model_, model_input, tile)[0].clamp(0, 1)  # (C, H', W')
+        y = y.permute(1, 2, 0).cpu().numpy()  # (H', W', C)
+        if self.channels_ == 1 and arr.ndim == 2:
+            y = y[..., 0]
+        if arr.dtype == np.uint8:
+            return np.round(y * 255).astype(np.uint8)
+        return y.astype(np.float32)
+
+    def _check_channels(self, x: Tensor, index: int) -> Tensor:
+        want = self.task_.observed_channels(self.channels_)
+        have = x.shape[1]
+        if have == want:
+            return x
+        if (
+            self.task == "colorize" and have == 3
+        ):  # a colour photo to recolour: its 8-bit luminance is the input
+            return quantize(luma(x))
+        raise DataError(
+            f"image {index} is {CHANNEL_NAMES.get(have, f'{have}-channel')} but this {self.task} model "
+            f"takes {CHANNEL_NAMES.get(want, f'{want}-channel')} images; convert the image "
+            f"(e.g. PIL's image.convert({'RGB' if want == 3 else 'L'!r})) or use a model trained on "
+            "such images"
+        )
+
+    def _mask_tensor(self, mask: Any, x: Tensor, index: int) -> Tensor | None:
+        if mask is None:
+            return None
+        m = np.asarray(mask)
+        if m.ndim == 3 and m.shape[-1] in (3, 4):  # a mask drawn in colour: any non-black pixel is a hole
+            m = m[..., :3].max(axis=-1)
+        if m.shape != tuple(x.shape[-2:]):
+            raise DataError(
+                f"the mask for image {index} is {m.shape[1] if m.ndim > 1 else '?'}x{m.shape[0]} but the "
+                "image "
+                f"is {x.shape[-1]}x{x.shape[-2]}; give a mask of the image's size (nonzero = missing)"
+            )
+        return torch.from_numpy((m > 0).astype(np.float32))[None, None].to(x.device)  # (1, 1, H, W)
+
+    # -- files ----------------------------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the fitted restorer to one ``.aek`` file (safetensors + JSON header), atomically."""
+        from aekit.io import save_model
+
+        check_is_fitted(self)
+        params = {k: (str(v) if isinstance(v, os.PathLike) else v) for k, v in self.get_params().items()}
+        save_model(
+            path,
+            self.model_,
+            {
+                "estimator": type(self).__name__,
+                "params": params,
+                "restore": {"task": self.task, "settings": dataclasses.asdict(self.settings_)},
+                "channels": self.channels_,
+                "history": self.history_,
+            },
+        )
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, device: str = "auto") -> ImageRestorer:
+        """Read a restorer saved by ``save``; nothing in the file can run code."""
+        from aekit.io import load_model
+
+        model, doc = load_model(path, kind="restorer")
+        try:
+            known = cls().get_params()
+            est = cls(**{k: v for k, v in doc["params"].items() if k in known})
+            est.task_ = TASKS[doc["restore"]["task"]]
+            est.settings_ = Settings(**doc["restore"]["settings"])
+            est.channels_ = int(doc["channels"])
+            est.history_ = list(doc.get("history", []))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ModelFileError(f"{path} has a damaged header ({type(exc).__name__}: {exc}).") from None
+        est.device_ = resolve_device(device)
+        est.model_ = model.to(est.device_)
+        return est
+
+
+# -- running the network on images of any size --------------------------------------------------------------
+
+
+@torch.no_grad()
+def run_tiled(model: RestorationUNet, x: Tensor, tile: int = 256) -> Tensor:
+    """model(x) for one input (1, C_in, H, W) of any size; tiles of ``tile`` pixels with overlap when larger.
+
+    Each tile's output is weighted by a window that falls off linearly over the overlap, and the weighted
+    sum is divided by the summed weights, so tiles blend smoothly instead of meeting at a seam.
+    """
+    stride = model.stride
+    if tile < 4 * stride:
+        raise ConfigError(
+            f"tile={tile} is too small for this model; use at least {4 * stride} (256 is a good size)."
+        )
+    tile = tile // stride * stride
+    model.eval()
+    h, w = x.shape[-2:]
+    padded = _pad_to(x, stride)  # (1, C_in, Hp, Wp)
+    hp, wp = padded.shape[-2:]
+    th, tw = min(tile, hp), min(tile, wp)
+    if (th, tw) == (hp, wp):
+        return model(padded).recon[..., :h, :w]
+    overlap = tile // 4
+    out = None
+    weight = torch.zeros(1, 1, hp, wp, device=x.device)
+    window = _window(th, overlap, x.device).view(-1, 1) * _window(tw, overlap, x.device).view(
+        1, -1
+    )  # (th, tw)
+    for top in _starts(hp, th, overlap):
+        for left in _starts(wp, tw, overlap):
+            y = model(padded[..., top : top + th, left : left + tw]).recon  # (1, C, th, tw)
+            if out is None:
+                out = torch.zeros(1, y.shape[1], hp, wp, device=x.device)
+            out[..., top : top + th, left : left + tw] += y * window
+            weight[..., top : top + th, left : left + tw] += window
+    return (out / weight)[..., :h, :w]
+
+
+def _pad_to(x: Tensor, multiple: int) -> Tensor:
+    h, w = x.shape[-2:]
+    ph, pw = -h % multiple, -w % multiple
+    if ph == 0 and pw == 0:
+        return x
+    # reflect continues the image's texture; it needs the image to be larger than the pad
+    mode = "reflect" if ph < h and pw < w else "replicate"
+    return F.pad(x, (0, pw, 0, ph), mode=mode)
+
+
+def _starts(size: int, length: int, overlap: int) -> list[int]:
+    if length >= size:
+        return [0]
+    step = length - overlap
+    starts = list(range(0, size - length, step))
+    return [*starts, size - length]
+
+
+def _window(length: int, overlap: int, device) -> Tensor:
+    """1 in the middle, falling linearly to a small positive value over ``overlap`` at both ends."""
+    i = torch.arange(length, device=device, dtype=torch.float32)
+    ramp = torch.minimum(i + 1, length - i) / (overlap + 1)
+    return ramp.clamp(max=1.0)
+
+
+# -- input checks --------------------------------------------------------------------------------------------
+
+
+def _seed(random_state: Any) -> int:
+    if random_state is None:
+        return int(np.random.default_rng().integers(2**31 - 1))
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(2**31 - 1))
+    return int(random_state)
+
+
+def _as_list(images: Any) -> list:
+    if isinstance(images, list | tuple):
+        if not images:
+            raise DataError("got an empty list of images; give at least one image")
+        return list(images)
+    arr = np.asarray(images)
+    if arr.ndim not in (3, 4) or arr.size == 0:
+        raise DataError(
+            "expected images as an array (N, H, W) or (N, H, W, 3), or a list of images; "
+            f"got shape {arr.shape}"
+        )
+    return list(arr)
+
+
+def _is_single(images: Any, channels: int, task: str) -> bool:
+    """One image (H, W) or (H, W, C) rather than a batch; (H, W, 3) counts as one RGB image."""
+    if isinstance(images, list | tuple):
+        return False
+    arr = np.asarray(images)
+    return arr.ndim == 2 or (arr.ndim == 3 and arr.shape[-1] in (1, 3))
+
+
+def _to_float(image: Any, name: str) -> np.ndarray:
+    """(H, W) or (H, W, C) uint8 or float in [0, 1] -> (H, W, C) float32 in [0, 1]."""
+    arr = np.asarray(image)
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    if arr.ndim != 3 or arr.shape[-1] not in (1, 3) or min(arr.shape[:2]) < 1:
+        raise DataError(f"{name} has shape {arr.shape}; expected a grayscale (H, W) or RGB (H, W, 3) image")
+    if arr.dtype == np.uint8:
+        return arr.astype(np.float32) / 255.0
+    if not np.issubdtype(arr.dtype, np.floating):
+        raise DataError(f"{name} is {arr.dtype}; give uint8 (0-255) or float images in [0, 1]")
+    if not np.isfinite(arr).all() or arr.min() < 0 or arr.max() > 1:
+        raise DataError(
+            f"{name} has values outside [0, 1] (or NaN); float images must lie in [0, 1]: "
+            "divide 0-255 data by 255"
+        )
+    return arr.astype(np.float32)
+
+
+def _common_channels(pictures: list[np.ndarray]) -> int:
+    counts = {p.shape[-1] for p in pictures}
+    if len(counts) > 1:
+        raise DataError(
+            "the training images mix grayscale and RGB; convert them all to one (e.g. PIL's convert('RGB'))"
+        )
+    return counts.pop()
+
+
+def _masks_for(mask: Any, n: int, task: str) -> list:
+    if task != "inpaint":
+        if mask is not None:
+            raise ConfigError(f"mask is for inpaint models only; this is a {task} model.")
+        return [None] * n
+    if mask is None:
+        raise DataError(
+            "an inpaint model needs a mask: an (H, W) array or image, nonzero where pixels are missing "
+            "(aekit restore: --mask FILE)"
+        )
+    if isinstance(mask, list | tuple):
+        if len(mask) != n:
+            raise DataError(f"got {len(mask)} masks for {n} images; give one mask per image, or one for all")
+        return list(mask)
+    m = np.asarray(mask)
+    if m.ndim == 3 and m.shape[-1] not in (3, 4):  # a stack of masks, one per image
+        if len(m) != n:
+            raise DataError(f"got {len(m)} masks for {n} images; give one mask per image, or one for all")
+        return list(m)
+    return [m] * n

@@ -1,0 +1,181 @@
+"""The restoration tasks by name: how each one degrades a clean image, and how the degraded image becomes
+the network's input.
+
+A task turns clean images into what a user would have (``observe``: a noisy photo, a grayscale one, a small
+one, one with holes and their mask) and that into the network's input (``prepare``). Training pairs are
+``(prepare(observe(clean)), clean)``, made on the fly from clean images only; the benchmark and
+``ImageRestorer.restore`` use the same two steps, so what the model is tested on is what it learned.
+All tensors are (B, C, H, W) in [0, 1].
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from aekit.restore.network import luma
+
+SCALES = (2, 3, 4)
+MASK_FILL = 0.5  # what the network sees in the holes; the mask channel tells it where they are
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The knobs a task reads; stored with the model so that restore degrades exactly as training did."""
+
+    scale: int = 2
+    noise_sigma: float = 25 / 255
+    mask: str = "boxes"
+
+
+def quantize(x: Tensor) -> Tensor:
+    """What saving as 8-bit does to an image: the network trains on the inputs it will be given."""
+    return torch.round(x.clamp(0, 1) * 255) / 255
+
+
+# -- masks for inpainting: (B, 1, H, W) with 1 where pixels are missing --------------------------------------
+
+
+def box_mask(b: int, h: int, w: int, gen: torch.Generator | None, device) -> Tensor:
+    """One to three rectangles per image, each side 1/8 to 3/8 of the image's."""
+    ys = torch.arange(h, device=device).view(1, h, 1)
+    xs = torch.arange(w, device=device).view(1, 1, w)
+    mask = torch.zeros(b, h, w, device=device)
+    count = torch.randint(1, 4, (b,), generator=gen).to(device)
+    for k in range(3):
+        size = torch.rand(b, 2, generator=gen).to(device) * 0.25 + 0.125  # (B, 2) fractions of h, w
+        bh, bw = (size[:, 0] * h).ceil(), (size[:, 1] * w).ceil()
+        top = (torch.rand(b, generator=gen).to(device) * (h - bh + 1)).floor()
+        left = (torch.rand(b, generator=gen).to(device) * (w - bw + 1)).floor()
+        inside = (ys >= top.view(-1, 1, 1)) & (ys < (top + bh).view(-1, 1, 1))
+        inside = inside & (xs >= left.view(-1, 1, 1)) & (xs < (left + bw).view(-1, 1, 1))  # (B, H, W)
+        mask = torch.maximum(mask, (inside & (k < count).view(-1, 1, 1)).float())
+    return mask[:, None]  # (B, 1, H, W)
+
+
+def stroke_mask(b: int, h: int, w: int, gen: torch.Generator | None, device) -> Tensor:
+    """Three thick straight strokes per image, like scratches or a brushed-out wire."""
+    ys = torch.arange(h, device=device, dtype=torch.float32).view(1, h, 1)
+    xs = torch.arange(w, device=device, dtype=torch.float32).view(1, 1, w)
+    mask = torch.zeros(b, h, w, device=device)
+    scale = torch.tensor([h, w], dtype=torch.float32)
+    for _ in range(3):
+        p = (torch.rand(b, 2, generator=gen) * scale).to(device)  # (B, 2) start (y, x)
+        q = (torch.rand(b, 2, generator=gen) * scale).to(device)  # (B, 2) end
+        radius = (torch.rand(b, generator=gen) * 0.05 + 0.03).to(device) * min(h, w) + 0.5  # (B,)
+        d = q - p
+        # distance of every pixel to the segment p-q
+        t = (
+            (ys - p[:, 0].view(-1, 1, 1)) * d[:, 0].view(-1, 1, 1)
+            + (xs - p[:, 1].view(-1, 1, 1)) * d[:, 1].view(-1, 1, 1)
+        ) / (d.pow(2).sum(dim=1).view(-1, 1, 1) + 1e-6)
+        t = t.clamp(0, 1)  # (B, H, W)
+        dy = ys - (p[:, 0].view(-1, 1, 1) + t * d[:, 0].view(-1, 1, 1))
+        dx = xs - (p[:, 1].view(-1, 1, 1) + t * d[:, 1].view(-1, 1, 1))
+        mask = torch.maximum(mask, ((dy.pow(2) + dx.pow(2)).sqrt() <= radius.view(-1, 1, 1)).float())
+    return mask[:, None]  # (B, 1, H, W)
+
+
+MASKS: dict[str, Callable[..., Tensor]] = {"boxes": box_mask, "strokes": stroke_mask}
+
+
+# -- the tasks -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What a user has: the degraded image, and for inpainting the mask of missing pixels."""
+
+    image: Tensor  # (B, C_obs, h, w)
+    mask: Tensor | None = None  # (B, 1, h, w), 1 = missing
+
+
+@dataclass(frozen=True)
+class Task:
+    summary: str
+    observe: Callable[[Tensor, Settings, torch.Generator | None], Observed]  # clean -> what a user has
+    prepare: Callable[[Observed, Settings], Tensor]  # what a user has -> network input at the output size
+    observed_channels: Callable[[int], int]  # channels of the clean images -> channels a user brings
+    extra_inputs: int = 0  # network input channels beyond the observed image's (the mask)
+    base: str = "input"
+    keep_luma: bool = False
+    keep_known: bool = False
+    needs_colour: bool = False
+    output_scale: Callable[[Settings], int] = lambda s: 1  # output size / observed size
+
+
+def _noisy(clean: Tensor, s: Settings, gen: torch.Generator | None) -> Observed:
+    noise = torch.randn(clean.shape, generator=gen).to(clean.device)
+    return Observed(quantize(clean + s.noise_sigma * noise))
+
+
+def _gray(clean: Tensor, s: Settings, gen: torch.Generator | None) -> Observed:
+    return Observed(quantize(luma(clean)))
+
+
+def _small(clean: Tensor, s: Settings, gen: torch.Generator | None) -> Observed:
+    h, w = clean.shape[-2] // s.scale, clean.shape[-1] // s.scale
+    return Observed(quantize(F.interpolate(clean, size=(h, w), mode="bicubic", antialias=True)))
+
+
+def bicubic_up(small: Tensor, scale: int) -> Tensor:
+    """The classical upscaler: also the base the network corrects, and the benchmark's baseline."""
+    return F.interpolate(small, scale_factor=scale, mode="bicubic", align_corners=False).clamp(0, 1)
+
+
+def _holes(clean: Tensor, s: Settings, gen: torch.Generator | None) -> Observed:
+    b, _, h, w = clean.shape
+    mask = MASKS[s.mask](b, h, w, gen, clean.device)
+    return Observed(clean * (1 - mask) + MASK_FILL * mask, mask)
+
+
+def _fill(obs: Observed, s: Settings) -> Tensor:
+    mask = obs.mask
+    return torch.cat([obs.image * (1 - mask) + MASK_FILL * mask, mask], dim=1)  # (B, C + 1, H, W)
+
+
+TASKS: dict[str, Task] = {
+    "denoise": Task(
+        "remove Gaussian noise (noise_sigma)",
+        observe=_noisy,
+        prepare=lambda obs, s: obs.image,
+        observed_channels=lambda c: c,
+    ),
+    "colorize": Task(
+        "grayscale -> colour (keeps the input's luminance, predicts the colour)",
+        observe=_gray,
+        prepare=lambda obs, s: obs.image,
+        observed_channels=lambda c: 1,
+        base="gray",
+        keep_luma=True,
+        needs_colour=True,
+    ),
+    "upscale": Task(
+        "enlarge by scale (2, 3 or 4): corrects a bicubic enlargement",
+        observe=_small,
+        prepare=lambda obs, s: bicubic_up(obs.image, s.scale),
+        observed_channels=lambda c: c,
+        output_scale=lambda s: s.scale,
+    ),
+    "inpaint": Task(
+        "fill masked regions (mask: boxes or strokes while training; any mask when restoring)",
+        observe=_holes,
+        prepare=_fill,
+        observed_channels=lambda c: c,
+        extra_inputs=1,
+        keep_known=True,
+    ),
+}
+
+
+def augment(clean: Tensor) -> Tensor:
+    """A random flip and (for square crops) quarter turn of the whole batch: 8x the views of each crop."""
+    if torch.rand(()) < 0.5:
+        clean = clean.flip(-1)
+    if clean.shape[-1] == clean.shape[-2]:
+        clean = torch.rot90(clean, int(torch.randint(0, 4, ())), dims=(-2, -1))
+    return clean

@@ -1,0 +1,339 @@
+"""Image restoration: the four tasks end to end on tiny images, tiling, model files, metrics and the CLI."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from aekit import AutoEncoder
+from aekit.cli.main import main
+from aekit.errors import ConfigError, DataError, ModelFileError
+from aekit.restore import ImageRestorer, psnr, ssim
+from aekit.restore.network import RestorationNetConfig, RestorationUNet, luma
+from aekit.restore.restorer import run_tiled
+from aekit.restore.tasks import MASKS, TASKS, Settings
+
+TINY = {"width": 4, "depth": 1, "crop": 8, "epochs": 1, "batch_size": 16, "random_state": 0, "device": "cpu"}
+
+
+def smooth_images(n: int, size: int = 16, channels: int = 3, seed: int = 0) -> np.ndarray:
+    """Blurry colour blobs: images with structure, so restoring them is a real task, unlike white noise."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.random((n, size // 4, size // 4, channels))
+    x = np.repeat(np.repeat(coarse, 4, axis=1), 4, axis=2)
+    x = (x + np.roll(x, 1, axis=1) + np.roll(x, 1, axis=2)) / 3
+    x = np.round(x * 255).astype(np.uint8)
+    return x[..., 0] if channels == 1 else x
+
+
+@pytest.fixture(scope="module")
+def images() -> np.ndarray:
+    return smooth_images(24)
+
+
+@pytest.fixture(scope="module")
+def fitted(images) -> dict[str, ImageRestorer]:
+    return {task: ImageRestorer(task=task, **TINY).fit(images) for task in TASKS}
+
+
+# -- the tasks -----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("task", list(TASKS))
+def test_each_task_restores_any_size(fitted, images, task):
+    est = fitted[task]
+    image = images[0][:13, :11]  # not a multiple of the network's stride
+    mask = np.zeros((13, 11), bool) if task == "inpaint" else None
+    if mask is not None:
+        mask[3:8, 2:6] = True
+    out = est.restore(image, mask=mask)
+    factor = 2 if task == "upscale" else 1
+    assert out.shape == (13 * factor, 11 * factor, 3) and out.dtype == np.uint8
+    batch = est.restore(images[:3], mask=None if mask is None else np.ones((16, 16)))
+    assert batch.shape == (3, 16 * factor, 16 * factor, 3)
+    assert len(est.history_) == 1 and np.isfinite(est.history_[0]["loss"])
+
+
+def test_inpaint_keeps_known_pixels_and_fills_holes(fitted, images):
+    image = images[1]
+    mask = np.zeros((16, 16), bool)
+    mask[4:12, 4:12] = True
+    out = fitted["inpaint"].restore(image, mask=mask)
+    np.testing.assert_array_equal(out[~mask], image[~mask])
+    assert not np.array_equal(out[mask], np.full_like(out[mask], 128))  # the hole was filled, not left grey
+
+
+def test_colorize_keeps_the_luminance_and_accepts_colour_photos(fitted, images):
+    gray = np.round(luma(torch.from_numpy(images[:1].transpose(0, 3, 1, 2) / 255.0))[0, 0].numpy() * 255)
+    gray = gray.astype(np.uint8)
+    out = fitted["colorize"].restore(gray)
+    assert out.shape == (16, 16, 3)
+    out_luma = luma(torch.from_numpy(out.transpose(2, 0, 1)[None] / 255.0))[0, 0].numpy() * 255
+    assert np.abs(out_luma - gray).max() <= 2.0  # rounding to uint8 and clipping only
+    np.testing.assert_array_equal(fitted["colorize"].restore(images[0]), out)  # RGB in: its luminance is used
+
+
+def test_denoise_learns_to_beat_the_noisy_input():
+    """A few hundred steps on structured images must already remove much of the noise."""
+    x = smooth_images(64, size=16, seed=1)
+    est = ImageRestorer(
+        task="denoise",
+        width=8,
+        depth=1,
+        crop=16,
+        epochs=30,
+        batch_size=8,
+        lr=5e-3,
+        random_state=0,
+        device="cpu",
+    ).fit(x)
+    clean = smooth_images(4, size=16, seed=2)
+    gen = torch.Generator().manual_seed(0)
+    t = torch.from_numpy(clean.transpose(0, 3, 1, 2) / 255.0).float()
+    noisy = TASKS["denoise"].observe(t, Settings(), gen).image
+    noisy = np.round(noisy.permute(0, 2, 3, 1).numpy() * 255).astype(np.uint8)
+    assert psnr(clean, est.restore(noisy)) > psnr(clean, noisy) + 2.0
+
+
+def test_grayscale_models_keep_grayscale_layout():
+    gray = smooth_images(16, channels=1)
+    est = ImageRestorer(task="upscale", **TINY).fit(gray)
+    assert est.restore(gray[0]).shape == (32, 32)
+    assert est.restore(gray[:2]).shape == (2, 32, 32)
+    assert est.restore([gray[0], gray[1][:12, :10]])[1].shape == (24, 20)
+    float_out = est.restore(gray[0] / 255.0)
+    assert float_out.dtype == np.float32 and float_out.min() >= 0 and float_out.max() <= 1
+
+
+def test_fit_takes_differently_sized_images_and_is_deterministic(images):
+    mixed = [images[0], np.pad(images[1], ((0, 9), (0, 4), (0, 0))), images[2][:8, :12]]
+    a = ImageRestorer(task="denoise", crops_per_image=3, **TINY).fit(mixed)
+    b = ImageRestorer(task="denoise", crops_per_image=3, **TINY).fit(mixed)
+    for pa, pb in zip(a.model_.parameters(), b.model_.parameters(), strict=True):
+        assert torch.equal(pa, pb)
+    state = torch.random.get_rng_state()
+    ImageRestorer(task="denoise", **TINY).fit(images[:4])
+    assert torch.equal(state, torch.random.get_rng_state())  # the caller's global RNG is left alone
+
+
+@pytest.mark.parametrize(
+    ("params", "data", "error", "match"),
+    [
+        ({"task": "sharpen"}, None, ConfigError, "not a restoration task"),
+        ({"task": "upscale", "scale": 5}, None, ConfigError, "scale=5"),
+        ({"crop": 9}, None, ConfigError, "multiple of 2"),
+        ({"task": "upscale", "scale": 3, "crop": 8}, None, ConfigError, "multiple of 6"),
+        ({"noise_sigma": 25}, None, ConfigError, "25/255"),
+        ({"mask": "circles"}, None, ConfigError, "mask shape"),
+        ({"task": "colorize"}, smooth_images(4, channels=1), DataError, "colour images"),
+        ({"crop": 32}, None, DataError, "smaller than the training crop"),
+        ({}, np.zeros((4, 16, 16, 2), np.uint8), DataError, "shape"),
+        ({}, np.full((4, 16, 16), 2.0), DataError, r"outside \[0, 1\]"),
+    ],
+)
+def test_bad_settings_and_data_say_what_to_fix(images, params, data, error, match):
+    settings = {**TINY, **params}
+    with pytest.raises(error, match=match):
+        ImageRestorer(**settings).fit(images[:4] if data is None else data)
+
+
+def test_restore_refuses_mismatched_images_and_masks(fitted, images):
+    with pytest.raises(DataError, match="takes RGB"):
+        fitted["denoise"].restore(images[0, ..., 0])
+    with pytest.raises(DataError, match="needs a mask"):
+        fitted["inpaint"].restore(images[0])
+    with pytest.raises(DataError, match="mask for image 0 is 8x8"):
+        fitted["inpaint"].restore(images[0], mask=np.ones((8, 8)))
+    with pytest.raises(ConfigError, match="inpaint models only"):
+        fitted["denoise"].restore(images[0], mask=np.ones((16, 16)))
+
+
+# -- masks and tiles -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape", list(MASKS))
+def test_masks_cover_part_of_each_image(shape):
+    mask = MASKS[shape](64, 32, 32, torch.Generator().manual_seed(0), "cpu")
+    assert mask.shape == (64, 1, 32, 32)
+    covered = mask.mean(dim=(1, 2, 3))
+    assert (covered > 0).all() and (covered < 0.8).all()
+    assert set(mask.unique().tolist()) == {0.0, 1.0}
+
+
+def test_tiles_blend_into_the_whole_image_result():
+    torch.manual_seed(0)
+    net = RestorationUNet(RestorationNetConfig(in_channels=3, out_channels=3, width=4, depth=1, blocks=1))
+    torch.nn.init.normal_(net.tail.weight, std=0.1)  # a network that changes its input (the tail starts at 0)
+    x = torch.rand(1, 3, 50, 70)
+    whole = run_tiled(net, x, tile=512)
+    tiled = run_tiled(net, x, tile=24)
+    assert tiled.shape == whole.shape == (1, 3, 50, 70)
+    # Pixels far from every tile's edge match exactly; near the seams the blend keeps the error small.
+    assert (tiled - whole).abs().mean() < 0.01
+    assert (tiled - whole).abs().max() < 0.1
+    with pytest.raises(ConfigError, match="too small"):
+        run_tiled(net, x, tile=4)
+
+
+# -- model files ---------------------------------------------------------------------------------------------
+
+
+def test_save_load_round_trip_and_wrong_kind_of_file(fitted, images, tmp_path):
+    path = tmp_path / "sr.aek"
+    fitted["upscale"].save(path)
+    again = ImageRestorer.load(path, device="cpu")
+    assert again.task == "upscale" and again.settings_.scale == 2
+    np.testing.assert_array_equal(again.restore(images[0]), fitted["upscale"].restore(images[0]))
+    with pytest.raises(ModelFileError, match="image restoration model.*ImageRestorer.load"):
+        AutoEncoder.load(path)
+    ae_path = tmp_path / "ae.aek"
+    AutoEncoder(kind="dense", code_size=2, hidden=(4,), epochs=1, random_state=0).fit(
+        images[:8, :4, :4]
+    ).save(ae_path)
+    with pytest.raises(ModelFileError, match="holds an autoencoder"):
+        ImageRestorer.load(ae_path)
+    damaged = tmp_path / "damaged.aek"
+    damaged.write_bytes(path.read_bytes()[:-10])
+    with pytest.raises(ModelFileError):
+        ImageRestorer.load(damaged)
+
+
+# -- metrics -------------------------------------------------------------------------------------------------
+
+
+def test_metrics_come_from_scikit_image_and_behave():
+    rng = np.random.default_rng(0)
+    a = smooth_images(1, size=32)[0]
+    noisy = np.clip(a + rng.normal(0, 10, a.shape), 0, 255).astype(np.uint8)
+    mse = np.mean((a.astype(float) - noisy) ** 2)
+    assert psnr(a, noisy) == pytest.approx(10 * np.log10(255**2 / mse))
+    assert psnr(a, a) == np.inf
+    assert ssim(a, a) == pytest.approx(1.0)
+    assert 0 < ssim(a, noisy) < 0.99
+    assert psnr(a / 255.0, noisy / 255.0) == pytest.approx(psnr(a, noisy))
+    with pytest.raises(DataError, match="shapes"):
+        psnr(a, a[:8])
+
+
+# -- the command line ----------------------------------------------------------------------------------------
+
+
+def _write_pngs(folder, images):
+    folder.mkdir()
+    for i, im in enumerate(images):
+        Image.fromarray(im).save(folder / f"im{i}.png")
+    return folder
+
+
+CLI_TINY = ["--width", "4", "--crop", "8", "--epochs", "1", "--batch-size", "16", "--lr", "2e-3", "--quiet"]
+
+
+@pytest.mark.parametrize("task", list(TASKS))
+def test_cli_trains_and_restores_each_task(task, images, tmp_path, capsys):
+    photos = _write_pngs(tmp_path / "photos", images[:12])
+    model = tmp_path / f"{task}.aek"
+    runs = str(tmp_path / "runs")
+    assert (
+        main(["train", "--task", task, "--data", str(photos), "--out", str(model), "--runs", runs, *CLI_TINY])
+        == 0
+    )
+    mask = []
+    if task == "inpaint":
+        m = np.zeros((16, 16), np.uint8)
+        m[4:10, 4:10] = 255
+        Image.fromarray(m).save(tmp_path / "mask.png")
+        mask = ["--mask", str(tmp_path / "mask.png")]
+    out = tmp_path / "out.jpg"
+    assert main(["restore", str(model), str(photos / "im0.png"), "-o", str(out), *mask]) == 0
+    factor = 2 if task == "upscale" else 1
+    assert Image.open(out).size == (16 * factor, 16 * factor) and Image.open(out).format == "JPEG"
+    assert main(["restore", str(model), str(photos), "-o", str(tmp_path / "restored"), *mask]) == 0
+    assert sorted(p.name for p in (tmp_path / "restored").iterdir()) == sorted(
+        p.name for p in photos.iterdir()
+    )
+    assert task in capsys.readouterr().out
+
+
+@pytest.fixture(scope="module")
+def cli_model(fitted, tmp_path_factory):
+    path = tmp_path_factory.mktemp("models") / "denoise.aek"
+    fitted["denoise"].save(path)
+    return path
+
+
+def _one_line_error(capsys, argv, match):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("aekit: error:")
+    assert match in err, err
+
+
+def test_cli_bad_inputs_are_one_line_and_exit_2(cli_model, images, tmp_path, capsys):
+    gray = tmp_path / "gray.png"
+    Image.fromarray(images[0, ..., 0]).save(gray)
+    _one_line_error(
+        capsys, ["restore", str(cli_model), str(gray), "-o", str(tmp_path / "o.png")], "takes RGB"
+    )
+    _one_line_error(
+        capsys,
+        ["restore", str(cli_model), str(tmp_path / "missing.png"), "-o", str(tmp_path / "o.png")],
+        "no such",
+    )
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    _one_line_error(
+        capsys, ["restore", str(cli_model), str(text), "-o", str(tmp_path / "o.png")], "not a PNG or JPEG"
+    )
+    fake = tmp_path / "fake.png"
+    fake.write_text("not an image")
+    _one_line_error(
+        capsys, ["restore", str(cli_model), str(fake), "-o", str(tmp_path / "o.png")], "not a readable"
+    )
+    _one_line_error(
+        capsys, ["restore", str(cli_model), str(gray), "-o", str(tmp_path / "o.bmp")], "not a PNG or JPEG"
+    )
+    _one_line_error(capsys, ["restore", str(cli_model), str(gray), "-o", str(gray)], "refusing to overwrite")
+    ae = tmp_path / "ae.aek"
+    AutoEncoder(kind="dense", code_size=2, hidden=(4,), epochs=1, random_state=0).fit(
+        images[:8, :4, :4]
+    ).save(ae)
+    _one_line_error(
+        capsys, ["restore", str(ae), str(gray), "-o", str(tmp_path / "o.png")], "holds an autoencoder"
+    )
+    _one_line_error(capsys, ["info", str(cli_model)], "image restoration model")
+
+
+def test_cli_folder_refuses_its_own_folder_and_names_the_bad_file(cli_model, images, tmp_path, capsys):
+    photos = _write_pngs(tmp_path / "photos", images[:2])
+    _one_line_error(capsys, ["restore", str(cli_model), str(photos), "-o", str(photos)], "input folder")
+    Image.fromarray(images[2, ..., 0]).save(photos / "z_gray.png")
+    _one_line_error(
+        capsys, ["restore", str(cli_model), str(photos), "-o", str(tmp_path / "out")], "z_gray.png"
+    )
+
+
+def test_cli_train_refuses_wrong_settings(images, tmp_path, capsys):
+    photos = _write_pngs(tmp_path / "photos", images[:4, ..., 0])
+    out = str(tmp_path / "m.aek")
+    _one_line_error(
+        capsys, ["train", "--task", "colorize", "--data", str(photos), "--out", out, *CLI_TINY], "colour"
+    )
+    _one_line_error(
+        capsys,
+        ["train", "--task", "denoise", "--loss", "bce", "--data", str(photos), "--out", out, *CLI_TINY],
+        "bce",
+    )
+
+
+def test_follows_the_estimator_contract(fitted):
+    from sklearn.base import clone
+
+    copy = clone(fitted["upscale"])
+    assert copy.get_params() == fitted["upscale"].get_params()
+    assert not hasattr(copy, "model_")  # __init__ only stores the parameters
+    with pytest.raises(ConfigError, match="task changed"):
+        clone(fitted["denoise"]).set_params(task="denoise").fit(smooth_images(4)).set_params(
+            task="upscale"
+        ).restore(smooth_images(1)[0])
