@@ -2,11 +2,14 @@
 
     bench/.venv-pyod/bin/python bench/odds.py                    # the issue's five sets, 3 seeds
     bench/.venv-pyod/bin/python bench/odds.py --sets cardio --seeds 1 --no-write   # smoke check
+    bench/.venv-pyod/bin/python bench/odds.py --pyod-from bench/results/odds.json  # re-measure aekit only
 
 Protocol (the issue's): fit on all of X (outliers included, labels unused), score the same X, AUROC
 against y; the mean over seeds 0, 1, 2 (``random_state=seed`` for every method). aekit runs with its
 defaults only (no per-set tuning); each PyOD detector with its own defaults, in the same process.
 Needs the benchmark venv with PyOD (see bench/README.md); without PyOD only aekit is measured.
+``--pyod-from`` copies PyOD's figures from an earlier results file (its date and command are recorded):
+PyOD's VAE alone takes ~10 minutes a seed on shuttle, and its figures do not change with aekit's code.
 Writes bench/results/odds.{json,md}.
 """
 
@@ -74,9 +77,30 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--resume", action="store_true", help="keep the sets already in the results file")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "odds"))
+    parser.add_argument(
+        "--pyod-from", help="an earlier odds.json: copy PyOD's figures from it instead of measuring them"
+    )
+    parser.add_argument(
+        "--reuse",
+        nargs="+",
+        metavar="METHOD",
+        help="with --pyod-from: copy only these methods (e.g. pyod_vae, the slow one) and measure the rest",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)  # a shared 2-core machine: one thread per run, as the other benchmarks
     methods = {"aekit": None, **pyod_methods()}
+    reused = {}
+    if args.pyod_from:
+        earlier = json.loads(Path(args.pyod_from).read_text())  # read now: it may be the file we rewrite
+        reused = {r["set"]: r for r in earlier["rows"]}
+        copied = args.reuse or [m for m in earlier["rows"][0] if m.startswith("pyod_")]
+        methods.update(dict.fromkeys(copied, "reused"))
+        args.pyod_source = {
+            "file": args.pyod_from,
+            "date": earlier["date"],
+            "command": earlier["command"],
+            "methods": copied,
+        }
     rows, commands = [], []
     if args.resume and Path(args.out).with_suffix(".json").exists():
         # A long run on a busy machine may be cut short: keep the sets it finished, measure the rest.
@@ -88,6 +112,9 @@ def main() -> None:
             X, y = f["X"], f["y"]
         row = {"set": name, "n": len(X), "d": X.shape[1], "outliers": int(y.sum())}
         for method, make in methods.items():
+            if make == "reused":
+                row[method] = reused[name][method]
+                continue
             aucs, seconds = [], []
             for seed in range(args.vae_seeds if method == "pyod_vae" else args.seeds):
                 start = time.perf_counter()
@@ -153,6 +180,7 @@ def summarise(rows: list[dict], methods: dict, args, commands: list[str]) -> dic
         },
         "protocol": "fit on all of X, score X, AUROC vs y, mean over seeds 0..n-1 (PyOD's VAE: --vae-seeds); "
         "defaults everywhere; NaN = the method gave non-finite scores",
+        "pyod_from": getattr(args, "pyod_source", None),
         "seeds": args.seeds,
         "vae_seeds": args.vae_seeds,
         "issue_pyod_ae": ISSUE_PYOD_AE,
@@ -172,6 +200,17 @@ def write(result: dict, out: Path) -> None:
         f"(shared machine); PyOD {result['versions']['pyod']}; "
         + "; then ".join(f"`{c}`" for c in result["commands"]),
         "",
+        *(
+            [
+                f"Copied from the run of {result['pyod_from']['date']} "
+                f"(`{result['pyod_from']['command']}`, same machine): "
+                f"{', '.join(result['pyod_from'].get('methods', ['all PyOD columns']))}; "
+                "every other column is measured in this run.",
+                "",
+            ]
+            if result.get("pyod_from")
+            else []
+        ),
         "| set | n x d | " + " | ".join(methods) + " | issue's PyOD AE |",
         "|---|---|" + "---|" * (len(methods) + 1),
     ]

@@ -58,6 +58,35 @@ def test_table_scores_follow_pyods_conventions():
     assert len(det.estimators_) == 2
 
 
+def test_auto_sizes_and_log_scale_centres():
+    x, y = planted_table(n=120, d=12)
+    det = AnomalyDetector(epochs=2, n_estimators=2, batch_size=32, random_state=0).fit(x)
+    member = det.estimators_[0]
+    assert member.code_size == 3 and member.hidden == (8,)  # code max(2, D // 4), hidden h = max(8, D // 2)
+    assert det.estimators_[1].hidden == (16,)  # odd members are twice as wide
+    assert det.code_weight == 2.0
+    stats = det.stats_[0]
+    assert stats["score"]["log"] and stats["distance"]["log"]
+    raw, _ = det._raw_scores(member, x)
+    assert stats["score"]["median"] == pytest.approx(np.median(np.log(raw)), rel=1e-6)
+    assert roc_auc_score(y, det.decision_scores_) > 0.9
+
+
+def test_centres_without_the_log_key_stay_linear():
+    from aekit.estimators.anomaly import _robust_centre, _standardised
+
+    values = np.array([1.0, 2.0, 4.0, 8.0, 1000.0])
+    linear = _robust_centre(values)
+    old = {k: v for k, v in linear.items() if k != "log"}  # a centre as files before the log scale hold it
+    np.testing.assert_allclose(_standardised(values, old), _standardised(values, linear))
+    assert _standardised(values, old)[2] == pytest.approx(0.0)
+    logged = _robust_centre(values, log=True)
+    assert logged["median"] == pytest.approx(np.log(4.0))
+    # on the log scale the 1000 is ~5 spreads out, on the linear one it is hundreds
+    assert _standardised(values, logged)[-1] < 10 < _standardised(values, linear)[-1]
+    assert np.isfinite(_standardised(np.zeros(2), logged)).all()  # an exact 0 error does not give -inf
+
+
 def test_percentile_and_set_threshold_move_only_the_threshold():
     x, _ = planted_table()
     det = AnomalyDetector(percentile=80, **TINY).fit(x)

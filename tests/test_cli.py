@@ -26,6 +26,7 @@ from aekit.cli.main import VERB_MODULES, build_parser, main
 SRC = Path(__file__).resolve().parents[1] / "src"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 VERBS = ("train", "info", "eval", "encode", "decode", "reconstruct", "demo")
+VERBS += ("sample", "interpolate", "embed", "compare", "restore", "detect")  # the applications
 TINY = ["--epochs", "1", "--hidden", "8", "--code-size", "2", "--batch-size", "16", "--quiet"]
 
 
@@ -475,13 +476,13 @@ def test_train_choices_and_defaults_match_the_library():
         "scaling",
         "epochs",
         "batch_size",
-        "lr",
         "noise",
         "noise_level",
         "validation_fraction",
         "patience",
     ):
         assert actions[name].default == defaults[name], name
+    assert actions["lr"].default is None  # each task's estimator keeps its own default learning rate
     for name in train_verb.FAMILY_OPTIONS:  # passed only when given: the estimator rejects them elsewhere
         assert actions[name].default is None, name
 

@@ -337,3 +337,14 @@ def test_follows_the_estimator_contract(fitted):
         clone(fitted["denoise"]).set_params(task="denoise").fit(smooth_images(4)).set_params(
             task="upscale"
         ).restore(smooth_images(1)[0])
+
+
+def test_cli_trains_on_a_folder_of_differently_sized_photos(images, tmp_path, capsys):
+    photos = _write_pngs(tmp_path / "photos", images[:6])
+    Image.fromarray(np.zeros((24, 20, 3), np.uint8)).save(photos / "wide.png")  # another size: fine
+    model = tmp_path / "dn.aek"
+    argv = ["train", "--task", "denoise", "--data", str(photos), "--out", str(model), *CLI_TINY]
+    assert main([*argv, "--runs", str(tmp_path / "runs")]) == 0
+    out = capsys.readouterr().out
+    assert "7 images" in out and "--task denoise" in out
+    assert ImageRestorer.load(model).task == "denoise"

@@ -164,6 +164,21 @@ def _same_file(a: Path, b: Path) -> bool:
     return a.resolve() == b.resolve()
 
 
+def learning_rate(args: argparse.Namespace) -> dict[str, float]:
+    """{"lr": --lr} when given; else nothing, so each estimator keeps its own default (they differ)."""
+    return {} if args.lr is None else {"lr": args.lr}
+
+
+def training_split(source: str) -> Any:
+    """The training samples of a data set name or path (``aekit.data.load``)."""
+    from aekit.data import load
+
+    ds = load(source)
+    if ds.x_train is None or len(ds.x_train) == 0:
+        raise DataError(f"data set {ds.name!r} has no training samples; give data with an x_train part")
+    return ds.x_train
+
+
 def stopped_early(history: list[dict[str, Any]], patience: int | None) -> bool:
     """Whether early stopping ended the run: its last ``patience`` epochs never beat the best val_loss."""
     val = [(r["val_loss"], r["epoch"]) for r in history if "val_loss" in r]

@@ -12,7 +12,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from aekit.cli.common import add_device_option, check_device, check_output, fraction, note, positive_int
+from aekit.cli.common import (
+    add_device_option,
+    check_device,
+    check_output,
+    fraction,
+    learning_rate,
+    note,
+    positive_int,
+)
 from aekit.errors import DataError
 
 VERBS = ("detect",)
@@ -232,11 +240,11 @@ def build_detector(args: argparse.Namespace, device: str, run_dir: Path):
         hidden=args.hidden if args.hidden else "auto",
         epochs=20 if args.epochs == "auto" else args.epochs,
         batch_size=args.batch_size,
-        lr=args.lr,
         scaling=args.scaling,
         window=args.window,
         autoencoder_params=extra or None,
         device=device,
         random_state=args.seed,
         verbose=0 if args.quiet else 1,
+        **learning_rate(args),
     )

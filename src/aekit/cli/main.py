@@ -12,7 +12,7 @@ import warnings
 from types import ModuleType
 
 from aekit._version import __version__
-from aekit.cli import apply, demo, inspect, train
+from aekit.cli import apply, demo, detect, embed, generate, inspect, restore, train
 from aekit.errors import AekitError
 
 # Each module lists its verbs in VERBS, adds them in add_parser(subparsers) and runs them in run(args).
@@ -21,6 +21,10 @@ VERB_MODULES: tuple[ModuleType, ...] = (
     train,
     inspect,
     apply,
+    generate,
+    embed,
+    restore,
+    detect,
     demo,
 )
 

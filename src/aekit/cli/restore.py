@@ -8,8 +8,17 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
-from aekit.cli.common import add_device_option, check_device, note, positive_int
+from aekit.cli.common import (
+    add_device_option,
+    check_device,
+    learning_rate,
+    note,
+    positive_float,
+    positive_int,
+    training_split,
+)
 from aekit.errors import DataError
 
 VERBS = ("restore",)
@@ -163,3 +172,80 @@ def _progress(total: int, enabled: bool):
     bar.add_task("restore", total=total)
     bar.start()
     return bar
+
+
+# -- training (aekit train --task denoise|colorize|upscale|inpaint) ---------------------------------------
+
+
+def training_images(source: str) -> Any:
+    """A folder of images as a list (their sizes may differ: the restorer cuts crops), else a data set."""
+    from aekit.restore.images import image_files, read_image
+
+    folder = Path(source).expanduser()
+    if folder.is_dir():
+        return [read_image(f) for f in image_files(folder)]
+    return training_split(source)
+
+
+def add_train_options(p: argparse.ArgumentParser) -> None:
+    group = p.add_argument_group("image restoration (--task denoise, colorize, upscale or inpaint)")
+    group.add_argument(
+        "--scale", type=int, choices=(2, 3, 4), default=2, help="upscale factor (default: %(default)s)"
+    )
+    group.add_argument(
+        "--sigma",
+        type=positive_float,
+        default=25.0,
+        help="denoise: std of the Gaussian noise on the 0-255 scale (default: %(default)s)",
+    )
+    group.add_argument(
+        "--mask-shape",
+        choices=("boxes", "strokes"),
+        default="boxes",
+        help="inpaint: shape of the holes made while training (default: %(default)s)",
+    )
+    group.add_argument(
+        "--crop",
+        type=positive_int,
+        default=48,
+        help="side of the square training crops (default: %(default)s)",
+    )
+    group.add_argument(
+        "--crops-per-image",
+        type=positive_int,
+        default=1,
+        metavar="N",
+        help="random crops cut from each training image (default: %(default)s)",
+    )
+    group.add_argument(
+        "--width",
+        type=positive_int,
+        default=32,
+        help="channels of the network's first level (default: %(default)s)",
+    )
+
+
+def build_restorer(args: argparse.Namespace, device: str, run_dir: Path):
+    """--task denoise/colorize/upscale/inpaint: an ``ImageRestorer`` trained on the clean images."""
+    from aekit.restore import ImageRestorer
+
+    return ImageRestorer(
+        task=args.task,
+        scale=args.scale,
+        noise_sigma=args.sigma / 255,
+        mask=args.mask_shape,
+        width=args.width,
+        crop=args.crop,
+        crops_per_image=args.crops_per_image,
+        loss=args.loss,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        validation_fraction=args.validation_fraction,
+        patience=args.patience or None,
+        random_state=args.seed,
+        device=device,
+        verbose=0 if args.quiet else 1,
+        run_dir=run_dir,
+        resume=args.resume,
+        **learning_rate(args),  # restoration networks diverge at the autoencoders' 6e-3
+    )

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aekit.cli import detect, restore
 from aekit.cli.common import (
     add_device_option,
     check_device,
@@ -18,6 +20,7 @@ from aekit.cli.common import (
     epochs_or_auto,
     fmt,
     fraction,
+    learning_rate,
     non_negative_float,
     non_negative_int,
     note,
@@ -25,8 +28,9 @@ from aekit.cli.common import (
     positive_int,
     sizes,
     stopped_early,
+    training_split,
 )
-from aekit.errors import ConfigError, DataError
+from aekit.errors import ConfigError
 
 VERBS = ("train",)
 
@@ -34,7 +38,7 @@ VERBS = ("train",)
 # they match aekit.losses, aekit.noise, the scaling and the family configs.
 LOSSES = ("mse", "l1", "bce")
 NOISES = ("gaussian", "salt_pepper", "mask")
-SCALINGS = ("auto", "standard", "minmax", "none")
+SCALINGS = ("auto", "standard", "robust", "minmax", "none")
 SPARSITIES = ("l1", "kl")
 BACKBONES = ("dense", "conv")
 
@@ -118,7 +122,9 @@ def add_parser(subparsers) -> None:
         "--batch-size", type=positive_int, default=128, metavar="N", help="(default: %(default)s)"
     )
     fit.add_argument(
-        "--lr", type=positive_float, default=6e-3, help="peak learning rate (default: %(default)s)"
+        "--lr",
+        type=positive_float,
+        help="peak learning rate (default: the task's own: 6e-3 for autoencoders, 5e-4 for restoration)",
     )
     fit.add_argument(
         "--noise", choices=NOISES, help="train a denoising autoencoder with this input corruption"
@@ -152,6 +158,8 @@ def add_parser(subparsers) -> None:
         help="seed for initialisation, data order and noise (default: %(default)s)",
     )
     add_device_option(fit)
+    restore.add_train_options(p)
+    detect.add_train_options(p)
     folder = p.add_argument_group("run folder")
     folder.add_argument(
         "--runs",
@@ -172,7 +180,6 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from aekit.data import load
     from aekit.models import FAMILIES
     from aekit.training import CHECKPOINT
 
@@ -180,23 +187,26 @@ def run(args: argparse.Namespace) -> int:
     if args.kind not in FAMILIES:  # before loading the data, which can take a while
         raise ConfigError(f"--kind {args.kind!r} is not a model family; choose one of {', '.join(FAMILIES)}.")
     device = check_device(args.device)
-    ds = load(args.data)
-    x = ds.x_train
-    if x is None or len(x) == 0:
-        raise DataError(f"data set {ds.name!r} has no training samples; give data with an x_train part")
+    task = TASKS[args.task]
+    x = task.read(args.data)
     run_dir = Path(args.runs) / out.stem
     if not args.resume and (run_dir / CHECKPOINT).exists() and not args.quiet:
         note(f"starting a new run in {run_dir}, replacing the checkpoint there (--resume would continue it)")
-    est = TASKS[args.task](args, device, run_dir)
+    est = task.build(args, device, run_dir)
     est.fit(x)
     est.save(out)
-    print(
-        f"trained a {args.kind} model ({args.task}) on {ds.name} ({len(x)} samples of shape "
-        f"{tuple(x.shape[1:])}) for {len(est.history_)} epoch(s)"
-    )
+    what = f"a {args.kind} autoencoder" if args.task == "reconstruct" else f"a model for --task {args.task}"
+    print(f"trained {what} on {args.data} ({_describe(x)}) for {len(est.history_)} epoch(s)")
     print(_final_losses(est.history_, args.patience))
-    print(f"wrote {out} (checkpoint and metrics.jsonl in {run_dir})")
+    kept = f" (checkpoint and metrics.jsonl in {run_dir})" if (run_dir / CHECKPOINT).exists() else ""
+    print(f"wrote {out}{kept}")
     return 0
+
+
+def _describe(x: Any) -> str:
+    if isinstance(x, list):  # images of different sizes
+        return f"{len(x)} images"
+    return f"{len(x)} samples of shape {tuple(x.shape[1:])}"
 
 
 def _autoencoder(args: argparse.Namespace, device: str, run_dir: Path):
@@ -212,7 +222,6 @@ def _autoencoder(args: argparse.Namespace, device: str, run_dir: Path):
         scaling=args.scaling,
         epochs=args.epochs,
         batch_size=args.batch_size,
-        lr=args.lr,
         noise=args.noise,
         noise_level=args.noise_level,
         validation_fraction=args.validation_fraction,
@@ -223,13 +232,26 @@ def _autoencoder(args: argparse.Namespace, device: str, run_dir: Path):
         run_dir=run_dir,
         resume=args.resume,
         **family_options,
+        **learning_rate(args),
     )
 
 
-# --task name -> builder of the estimator to fit: (parsed options, device, run folder) -> an object with
-# fit(x), save(path) and history_. An application adds its tasks here, one line each.
-TASKS: dict[str, Callable[[argparse.Namespace, str, Path], Any]] = {
-    "reconstruct": _autoencoder,
+@dataclass(frozen=True)
+class Task:
+    """What ``aekit train --task NAME`` fits: the estimator, and how --data becomes its training input."""
+
+    build: Callable[[argparse.Namespace, str, Path], Any]  # (options, device, run folder) -> estimator
+    read: Callable[[str], Any] = training_split  # --data -> what the estimator's fit takes
+
+
+# --task name -> Task. The estimator has fit(x), save(path) and history_. An application adds its tasks
+# here, one line each, and its options through an add_train_options(parser) in its own verb module.
+TASKS: dict[str, Task] = {
+    "reconstruct": Task(_autoencoder),
+    **dict.fromkeys(
+        ("denoise", "colorize", "upscale", "inpaint"), Task(restore.build_restorer, restore.training_images)
+    ),
+    "detect": Task(detect.build_detector),
 }
 
 
