@@ -510,3 +510,19 @@ def test_outputs_get_the_usual_file_permissions(table_model, files, capsys):
     os.umask(umask)
     assert run(capsys, "encode", table_model, files["table"], "-o", "codes.npy")[0] == 0
     assert Path("codes.npy").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_train_binarized_vae_with_kl_warmup(files, capsys):
+    code, out, err = run(
+        capsys, "train", "--data", files["images"], "--out", "vae.aek", "--kind", "vae", "--loss", "bce",
+        "--binarize", "--kl-warmup", "1", *TINY,
+    )  # fmt: skip
+    assert code == 0, err
+    from aekit import AutoEncoder
+
+    est = AutoEncoder.load("vae.aek")
+    assert est.binarize and est.kl_warmup == 1
+    # the options that need a VAE / a Bernoulli likelihood say so in one line
+    for option, word in ((["--kl-warmup", "2"], "kl_warmup"), (["--binarize"], "binarize")):
+        code, _, err = run(capsys, "train", "--data", files["images"], "--out", "d.aek", *option, *TINY)
+        assert_one_error(code, err, word)

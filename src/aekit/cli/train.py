@@ -44,7 +44,7 @@ BACKBONES = ("dense", "conv")
 
 # Options that belong to some families only: passed to the estimator only when given, since it rejects
 # them (set to anything but their default) for the other families.
-FAMILY_OPTIONS = ("beta", "sparsity", "sparsity_weight", "rho", "backbone")
+FAMILY_OPTIONS = ("beta", "sparsity", "sparsity_weight", "rho", "backbone", "kl_warmup")
 
 
 def add_parser(subparsers) -> None:
@@ -110,6 +110,12 @@ def add_parser(subparsers) -> None:
     model.add_argument(
         "--backbone", choices=BACKBONES, help="encoder/decoder type for sparse and vae (default dense)"
     )
+    model.add_argument(
+        "--kl-warmup",
+        type=non_negative_int,
+        metavar="EPOCHS",
+        help="raise the KL weight from 0 to --beta over this many epochs (vae; default 0)",
+    )
     fit = p.add_argument_group("training")
     fit.add_argument(
         "--epochs",
@@ -135,6 +141,12 @@ def add_parser(subparsers) -> None:
         default=0.2,
         metavar="LEVEL",
         help="noise std (gaussian) or fraction of values hit (salt_pepper, mask) (default: %(default)s)",
+    )
+    fit.add_argument(
+        "--binarize",
+        action="store_true",
+        help="dynamic binarisation (--loss bce, data in [0, 1]): every batch sees each pixel as a fresh "
+        "Bernoulli sample of its intensity",
     )
     fit.add_argument(
         "--validation-fraction",
@@ -224,6 +236,7 @@ def _autoencoder(args: argparse.Namespace, device: str, run_dir: Path):
         batch_size=args.batch_size,
         noise=args.noise,
         noise_level=args.noise_level,
+        binarize=args.binarize,
         validation_fraction=args.validation_fraction,
         patience=args.patience or None,
         random_state=args.seed,
