@@ -20,19 +20,11 @@ import platform
 import time
 from pathlib import Path
 
+from machine import cpu_model  # bench/machine.py: the script's folder is on sys.path
+
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("AEKIT_DATA_DIR", str(ROOT.parent / "shared" / "datasets"))
 RESULTS = ROOT / "bench" / "results" / "compare_mnist"
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main() -> None:

@@ -25,19 +25,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+from machine import cpu_model  # bench/machine.py: the script's folder is on sys.path
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("AEKIT_DATA_DIR", ROOT.parent / "shared" / "datasets"))
 SETS = ("cardio", "mnist", "satellite", "shuttle", "pendigits")
 # The issue author's PyOD 3.6 AutoEncoder figures, for the record beside this run's own measurement.
 ISSUE_PYOD_AE = {"cardio": 0.783, "mnist": 0.845, "satellite": 0.663, "shuttle": 0.993, "pendigits": 0.844}
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
 
 
 def aekit_scores(X: np.ndarray, seed: int) -> np.ndarray:

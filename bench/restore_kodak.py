@@ -31,6 +31,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from machine import cpu_model  # bench/machine.py: the script's folder is on sys.path
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("AEKIT_DATA_DIR", str(ROOT.parent / "shared" / "datasets"))
@@ -42,16 +43,6 @@ MEDIAN_SIZES = (3, 5)
 SHOW = ("kodim05", "kodim15", "kodim23")  # images cropped into the comparison PNG
 CROP = 160
 TILE = 1024  # whole Kodak images in one pass: tiling would only add the overlap's work here
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def data_dir() -> Path:
