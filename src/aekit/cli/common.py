@@ -164,9 +164,26 @@ def _same_file(a: Path, b: Path) -> bool:
     return a.resolve() == b.resolve()
 
 
-def learning_rate(args: argparse.Namespace) -> dict[str, float]:
-    """{"lr": --lr} when given; else nothing, so each estimator keeps its own default (they differ)."""
-    return {} if args.lr is None else {"lr": args.lr}
+def fit_settings(args: argparse.Namespace, device: str, run_dir: Path) -> dict[str, Any]:
+    """The training options every ``aekit train`` task passes to its estimator under the same names.
+
+    --lr is passed only when given, so each estimator keeps its own default (they differ: restoration
+    networks diverge at the autoencoders' 6e-3).
+    """
+    settings = {
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "validation_fraction": args.validation_fraction,
+        "patience": args.patience or None,
+        "random_state": args.seed,
+        "device": device,
+        "verbose": 0 if args.quiet else 1,
+        "run_dir": run_dir,
+        "resume": args.resume,
+    }
+    if args.lr is not None:
+        settings["lr"] = args.lr
+    return settings
 
 
 def training_split(source: str) -> Any:

@@ -17,7 +17,6 @@ from aekit.cli.common import (
     check_device,
     check_output,
     fraction,
-    learning_rate,
     note,
     positive_int,
 )
@@ -246,5 +245,5 @@ def build_detector(args: argparse.Namespace, device: str, run_dir: Path):
         device=device,
         random_state=args.seed,
         verbose=0 if args.quiet else 1,
-        **learning_rate(args),
+        **({} if args.lr is None else {"lr": args.lr}),  # else the detector's own default
     )

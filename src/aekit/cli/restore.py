@@ -13,7 +13,7 @@ from typing import Any
 from aekit.cli.common import (
     add_device_option,
     check_device,
-    learning_rate,
+    fit_settings,
     note,
     positive_float,
     positive_int,
@@ -238,14 +238,5 @@ def build_restorer(args: argparse.Namespace, device: str, run_dir: Path):
         crop=args.crop,
         crops_per_image=args.crops_per_image,
         loss=args.loss,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        validation_fraction=args.validation_fraction,
-        patience=args.patience or None,
-        random_state=args.seed,
-        device=device,
-        verbose=0 if args.quiet else 1,
-        run_dir=run_dir,
-        resume=args.resume,
-        **learning_rate(args),  # restoration networks diverge at the autoencoders' 6e-3
+        **fit_settings(args, device, run_dir),
     )
