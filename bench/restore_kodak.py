@@ -236,7 +236,7 @@ def main() -> None:
     parser.add_argument(
         "--epochs",
         default="denoise=5,upscale=3,colorize=4",
-        help="epochs per task, e.g. denoise=2,upscale=3,colorize=1, or one number for all",
+        help="epochs per task, e.g. denoise=5,upscale=3,colorize=4, or one number for all",
     )
     parser.add_argument("--width", type=int, default=32)
     parser.add_argument("--lr", type=float, default=5e-4)
