@@ -526,3 +526,22 @@ def test_train_binarized_vae_with_kl_warmup(files, capsys):
     for option, word in ((["--kl-warmup", "2"], "kl_warmup"), (["--binarize"], "binarize")):
         code, _, err = run(capsys, "train", "--data", files["images"], "--out", "d.aek", *option, *TINY)
         assert_one_error(code, err, word)
+
+
+def test_info_describes_detector_and_restorer_files(capsys):
+    from aekit import AnomalyDetector
+    from aekit.restore import ImageRestorer
+
+    rng = np.random.default_rng(0)
+    table = rng.normal(size=(64, 5)).astype(np.float32)
+    AnomalyDetector(epochs=1, n_estimators=2, random_state=0).fit(table).save("det.aek")
+    images = rng.integers(0, 255, (8, 16, 16, 3), dtype=np.uint8)
+    ImageRestorer(task="denoise", width=4, crop=8, epochs=1, random_state=0).fit(images).save("dn.aek")
+    code, out, err = run(capsys, "info", "det.aek", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["holds"] == "anomaly detector" and report["settings"]["n_estimators"] == 2
+    assert report["parameters"] > 0 and report["epochs_trained"] == 1
+    code, out, err = run(capsys, "info", "dn.aek")
+    assert code == 0, err
+    assert "image restoration model" in out and "task=denoise" in out

@@ -302,7 +302,9 @@ def test_cli_bad_inputs_are_one_line_and_exit_2(cli_model, images, tmp_path, cap
     _one_line_error(
         capsys, ["restore", str(ae), str(gray), "-o", str(tmp_path / "o.png")], "holds an autoencoder"
     )
-    _one_line_error(capsys, ["info", str(cli_model)], "image restoration model")
+    _one_line_error(capsys, ["eval", str(cli_model), "--data", "digits"], "image restoration model")
+    assert main(["info", str(cli_model)]) == 0  # info describes every aekit file
+    assert "denoise" in capsys.readouterr().out
 
 
 def test_cli_folder_refuses_its_own_folder_and_names_the_bad_file(cli_model, images, tmp_path, capsys):

@@ -94,10 +94,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
+    from aekit import tensorfile
     from aekit._version import __version__
     from aekit.estimators.scaling import DataSpec
     from aekit.io import load_model
 
+    _, doc = tensorfile.load(args.model)
+    if doc.get("estimator") in OTHER_ESTIMATORS:
+        return _other_info(args, doc)
     model, doc = load_model(args.model)
     try:
         spec = DataSpec.from_dict(doc["data"])
@@ -284,3 +288,61 @@ def _print_eval(report: dict[str, Any], loss_name: str) -> None:
 
 def _db(errors: dict[str, Any]) -> str:
     return "inf" if errors["psnr_db"] is None else f"{errors['psnr_db']:.2f}"
+
+
+# -- info on files that hold more than one autoencoder's worth ----------------------------------------------
+
+
+def _load_detector(path: str):
+    from aekit import AnomalyDetector
+
+    return AnomalyDetector.load(path, device="cpu")
+
+
+def _load_restorer(path: str):
+    from aekit.restore import ImageRestorer
+
+    return ImageRestorer.load(path, device="cpu")
+
+
+# "estimator" in a file's header -> (what to call it, how to open it: loading checks the whole file)
+OTHER_ESTIMATORS = {
+    "AnomalyDetector": ("anomaly detector", _load_detector),
+    "ImageRestorer": ("image restoration model", _load_restorer),
+}
+RUN_ONLY = ("device", "verbose", "run_dir", "resume")  # how it was run, not what it is
+
+
+def _other_info(args: argparse.Namespace, doc: dict[str, Any]) -> int:
+    what, load = OTHER_ESTIMATORS[doc["estimator"]]
+    est = load(args.model)
+    models = [member.model_ for member in getattr(est, "estimators_", [est])]  # a detector has several
+    settings = {k: v for k, v in est.get_params().items() if k not in RUN_ONLY}
+    report = {
+        "file": str(args.model),
+        "holds": what,
+        "estimator": doc["estimator"],
+        "settings": settings,
+        "parameters": sum(p.numel() for m in models for p in m.parameters()),
+        "library_version": doc.get("library_version"),
+        "format_version": doc.get("format_version"),
+        "epochs_trained": len(est.history_),
+    }
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    from rich.table import Table
+
+    size = Path(args.model).stat().st_size
+    table = Table(title=f"{args.model} ({size / 1024:.1f} KiB)", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("holds", f"{what} ({doc['estimator']})")
+    table.add_row("settings", ", ".join(f"{k}={fmt(v)}" for k, v in settings.items()))
+    table.add_row("parameters", f"{report['parameters']:,}")
+    table.add_row(
+        "versions", f"written by aekit {report['library_version']}, format {report['format_version']}"
+    )
+    table.add_row("epochs trained", str(report["epochs_trained"]))
+    console().print(table)
+    return 0
