@@ -18,7 +18,15 @@ from aekit.errors import ConfigError, DataError, ModelFileError
 from aekit.estimators.scaling import IQR_TO_STD, DataSpec, fit_spec
 from aekit.estimators.windows import sliding_windows, spread_scores
 
-TINY = {"epochs": 2, "n_estimators": 2, "hidden": (8,), "code_size": 2, "batch_size": 32, "random_state": 0}
+TINY = {
+    "epochs": 2,
+    "n_estimators": 2,
+    "refits": 1,
+    "hidden": (8,),
+    "code_size": 2,
+    "batch_size": 32,
+    "random_state": 0,
+}
 
 
 def planted_table(n: int = 150, d: int = 6, n_out: int = 8, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -55,16 +63,16 @@ def test_table_scores_follow_pyods_conventions():
     proba = det.predict_proba(x)
     assert proba.shape == (len(x), 2) and np.allclose(proba.sum(1), 1) and proba.min() >= 0
     assert set(np.unique(det.predict(x[:10]))) <= {0, 1}
-    assert len(det.estimators_) == 2
+    assert len(det.estimators_) == 4  # n_estimators x (1 + refits)
 
 
 def test_auto_sizes_and_log_scale_centres():
     x, y = planted_table(n=120, d=12)
-    det = AnomalyDetector(epochs=2, n_estimators=2, batch_size=32, random_state=0).fit(x)
+    det = AnomalyDetector(epochs=2, n_estimators=2, refits=0, batch_size=32, random_state=0).fit(x)
     member = det.estimators_[0]
     assert member.code_size == 3 and member.hidden == (8,)  # code max(2, D // 4), hidden h = max(8, D // 2)
     assert det.estimators_[1].hidden == (16,)  # odd members are twice as wide
-    assert det.code_weight == 2.0
+    assert det.code_weight == 1.0 and det.neighbor_weight == 1.0 and AnomalyDetector().refits == 3
     stats = det.stats_[0]
     assert stats["score"]["log"] and stats["distance"]["log"]
     raw, _ = det._raw_scores(member, x)
@@ -85,6 +93,62 @@ def test_centres_without_the_log_key_stay_linear():
     # on the log scale the 1000 is ~5 spreads out, on the linear one it is hundreds
     assert _standardised(values, logged)[-1] < 10 < _standardised(values, linear)[-1]
     assert np.isfinite(_standardised(np.zeros(2), logged)).all()  # an exact 0 error does not give -inf
+
+
+def test_score_is_the_mean_of_each_members_three_standardised_parts():
+    from sklearn.neighbors import NearestNeighbors
+
+    from aekit.estimators.anomaly import _mahalanobis, _standardised
+
+    x, _ = planted_table(n=80)
+    det = AnomalyDetector(**{**TINY, "code_weight": 0.5, "neighbor_weight": 2.0, "neighbors": 5}).fit(x)
+    total = np.zeros(len(x))
+    for member, stats, reference in zip(det.estimators_, det.stats_, det.references_, strict=True):
+        raw, codes = det._raw_scores(member, x)
+        near = NearestNeighbors(n_neighbors=5).fit(reference).kneighbors(codes)[0].mean(axis=1)
+        total += _standardised(raw, stats["score"])
+        total += 0.5 * _standardised(_mahalanobis(codes, stats), stats["distance"])
+        total += 2.0 * _standardised(near, stats["neighbors"])
+    np.testing.assert_allclose(det.decision_scores_, total / len(det.estimators_), rtol=1e-6, atol=1e-9)
+
+
+def test_refits_leave_out_the_rows_whose_codes_lie_farthest_out():
+    from aekit.estimators.anomaly import _mahalanobis, _standardised
+
+    x, y = planted_table(n=100, n_out=8)
+    det = AnomalyDetector(**{**TINY, "refits": 2, "trim": 0.2}).fit(x)
+    assert len(det.estimators_) == 6
+    assert [len(r) for r in det.references_] == [100, 100, 80, 80, 80, 80]  # each member's training rows
+    # Round 2 trains on the 80 rows with the smallest summed code distance of the first two members.
+    remoteness = np.zeros(len(x))
+    for member, stats in zip(det.estimators_[:2], det.stats_[:2], strict=True):
+        remoteness += _standardised(_mahalanobis(det._raw_scores(member, x)[1], stats), stats["distance"])
+    kept = np.flatnonzero(remoteness <= np.quantile(remoteness, 0.8))
+    _, codes = det._raw_scores(det.estimators_[2], x)
+    np.testing.assert_allclose(det.references_[2], codes[kept], rtol=1e-6)
+    assert not set(np.flatnonzero(y)) & set(kept)  # the planted outliers are all left out
+
+
+def test_large_training_sets_keep_a_capped_reference(monkeypatch):
+    from aekit.estimators import anomaly
+
+    monkeypatch.setattr(anomaly, "MAX_REFERENCE_VALUES", 40)  # 20 rows of 2-dim codes
+    x, _ = planted_table(n=60)
+    det = AnomalyDetector(**{**TINY, "refits": 0}).fit(x)
+    assert [len(r) for r in det.references_] == [20, 20]
+    assert det.decision_function(x).shape == (60,)
+
+
+def test_members_without_reference_codes_score_without_the_neighbour_part():
+    """Detector files of format 1 have no reference codes: they still load and score as they did."""
+    x, _ = planted_table(n=60)
+    det = AnomalyDetector(**{**TINY, "neighbor_weight": 0.0}).fit(x)
+    expected = det.decision_function(x)
+    det.set_params(neighbor_weight=1.0)
+    for stats in det.stats_:
+        del stats["neighbors"]
+    det.references_ = [None] * len(det.estimators_)
+    np.testing.assert_allclose(det.decision_function(x), expected, rtol=1e-6, atol=1e-9)
 
 
 def test_percentile_and_set_threshold_move_only_the_threshold():
@@ -108,6 +172,10 @@ def test_percentile_and_set_threshold_move_only_the_threshold():
         ({"scoring": "likelihood"}, "scoring='likelihood'"),
         ({"scoring": "elbo"}, "needs kind='vae'"),
         ({"code_weight": -1}, "code_weight"),
+        ({"neighbor_weight": -0.5}, "neighbor_weight"),
+        ({"neighbors": 0}, "neighbors must be"),
+        ({"refits": -1}, "refits must be"),
+        ({"trim": 1.0}, "trim must lie in"),
         ({"autoencoder_params": {"colour": 1}}, "'colour'"),
         ({"autoencoder_params": {"random_state": 1}}, "sets the seeds"),
     ],
@@ -236,7 +304,7 @@ EXPECTED_FAILED_CHECKS: dict[str, str] = {
 
 
 @parametrize_with_checks(
-    [AnomalyDetector(epochs=1, n_estimators=1, hidden=(4,), code_size=2, random_state=0)],
+    [AnomalyDetector(epochs=1, n_estimators=1, refits=1, hidden=(4,), code_size=2, random_state=0)],
     expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS,
 )
 def test_scikit_learn_estimator_checks(estimator, check):
@@ -245,7 +313,7 @@ def test_scikit_learn_estimator_checks(estimator, check):
 
 # -- the command line -------------------------------------------------------------------------------------
 
-TRAIN = ["--epochs", "2", "--hidden", "8", "--batch-size", "32", "--quiet"]
+TRAIN = ["--epochs", "2", "--hidden", "8", "--batch-size", "32", "--refits", "1", "--quiet"]
 
 
 def run(capsys, *argv) -> tuple[int, str, str]:

@@ -17,6 +17,7 @@ from aekit.cli.common import (
     check_device,
     check_output,
     fraction,
+    non_negative_int,
     note,
     positive_int,
 )
@@ -215,6 +216,13 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
         help="expected share of anomalies in the training data: sets the threshold (default: %(default)s)",
     )
     group.add_argument(
+        "--refits",
+        type=non_negative_int,
+        default=3,
+        help="further ensembles, each trained without the 30%% of rows whose codes lie farthest out; 0 when "
+        "the training data is known to be clean (default: %(default)s)",
+    )
+    group.add_argument(
         "--window",
         type=positive_int,
         help="treat the data as one time series (rows = time steps) and score sliding windows of this length",
@@ -241,6 +249,7 @@ def build_detector(args: argparse.Namespace, device: str, run_dir: Path):
         batch_size=args.batch_size,
         scaling=args.scaling,
         window=args.window,
+        refits=args.refits,
         autoencoder_params=extra or None,
         device=device,
         random_state=args.seed,

@@ -1,11 +1,17 @@
 """``AnomalyDetector``: autoencoder anomaly scores behind PyOD's conventions.
 
 A small ensemble of autoencoders (one per seed) is trained on the data as it is, outliers included. Each
-member scores a sample by its reconstruction error (or, for a VAE, its negative ELBO) plus, with weight
-``code_weight``, the Mahalanobis distance of its code from the training codes: points that the decoder
-can rebuild but that sit far from the bulk in code space are caught too. Each part is put on a common
-scale by the median and MAD of its training values, so members and parts average without one dominating;
-errors and distances are taken on a log scale first (see ``_robust_centre``).
+member scores a sample by three parts: its reconstruction error (or, for a VAE, its negative ELBO); with
+weight ``code_weight``, the Mahalanobis distance of its code from the training codes; and with weight
+``neighbor_weight``, the mean distance of its code to the ``neighbors`` nearest training codes. Points
+that the decoder can rebuild but that sit far from the bulk, or alone, in code space are caught too. Each
+part is put on a common scale by the median and MAD of its training values, so members and parts average
+without one dominating; errors and distances are taken on a log scale first (see ``_robust_centre``).
+
+Training data holds the outliers, and an autoencoder learns to rebuild what it sees. So after the first
+ensemble, ``refits`` more are trained, each without the ``trim`` share of rows whose codes the members so
+far place farthest from the bulk; all members score every sample and their scores are averaged. With
+the neighbour part this lifted the mean AUROC on the ODDS sets from 0.890 to over 0.91 (docs/anomaly.md).
 
 PyOD's names and meanings: ``decision_function`` (higher = more anomalous), ``predict`` (1 = anomaly),
 ``decision_scores_`` (the training scores), ``threshold_`` (their 1 - contamination quantile unless a
@@ -30,7 +36,7 @@ from aekit.estimators.scaling import DataSpec, check_array
 from aekit.estimators.windows import check_series, sliding_windows, spread_scores
 
 FORMAT = "aekit-detector"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: each member keeps reference codes for the neighbour distance
 TABLE_SCALING = "standard"  # see docs/anomaly.md: robust scaling measured worse on the ODDS sets
 IMAGE_HIDDEN = (
     16,
@@ -42,6 +48,9 @@ IMAGE_CODE = 64
 TABLE_CODE_DIVISOR = 4
 # Floor before the log of an error or distance (an exact 0 would give -inf).
 LOG_FLOOR = 1e-12
+# Each member keeps its training codes for the neighbour distance; above this many values (rows x code
+# size) it keeps a random subset of rows instead, so model files stay a few MB on large data sets.
+MAX_REFERENCE_VALUES = 2**20
 
 
 def _reconstruction(model, out, batch):
@@ -75,7 +84,11 @@ class AnomalyDetector(BaseEstimator):
     on contaminated data learns to rebuild its outliers too. ``autoencoder_params`` passes any other
     ``AutoEncoder`` parameter (``beta``, ``noise``, ``loss``, ...). ``scoring`` is "reconstruction" or
     "elbo" (VAEs only); "auto" picks the ELBO for ``kind="vae"``. ``code_weight`` (2.0) weighs the code
-    distance against the reconstruction error; 0: no code distance.
+    distance against the reconstruction error (0: no code distance), ``neighbor_weight`` (1.0) the mean
+    distance to the ``neighbors`` (10) nearest training codes (0: none). ``refits`` (3) further ensembles
+    are trained in turn, each without the ``trim`` (0.3) share of rows whose codes lie farthest from the
+    bulk (Mahalanobis distance, averaged over the members so far);
+    set ``refits=0`` when the training data is known to be clean (one ensemble, a quarter of the time).
     """
 
     def __init__(
@@ -84,8 +97,12 @@ class AnomalyDetector(BaseEstimator):
         contamination: float = 0.1,
         percentile: float | None = None,
         scoring: str = "auto",
-        code_weight: float = 2.0,
+        code_weight: float = 1.0,
+        neighbor_weight: float = 1.0,
+        neighbors: int = 10,
         n_estimators: int = 3,
+        refits: int = 3,
+        trim: float = 0.3,
         code_size: int | str = "auto",
         hidden: tuple[int, ...] | str | None = "auto",
         epochs: int = 20,
@@ -104,7 +121,11 @@ class AnomalyDetector(BaseEstimator):
         self.percentile = percentile
         self.scoring = scoring
         self.code_weight = code_weight
+        self.neighbor_weight = neighbor_weight
+        self.neighbors = neighbors
         self.n_estimators = n_estimators
+        self.refits = refits
+        self.trim = trim
         self.code_size = code_size
         self.hidden = hidden
         self.epochs = epochs
@@ -158,18 +179,39 @@ class AnomalyDetector(BaseEstimator):
                 "here; pass only AutoEncoder settings (beta, noise, loss, ...); the detector sets the seeds."
             )
         seed = AutoEncoder(random_state=self.random_state)._seed()
-        self.estimators_ = []
-        self.stats_ = []
-        for k in range(self.n_estimators):
-            hidden = {} if "hidden" in extra else {"hidden": self._hidden(is_image, n_features, k)}
-            member = AutoEncoder(**{**settings, **hidden}, random_state=(seed + k) % (2**31 - 1)).fit(rows)
-            raw, codes = self._raw_scores(member, rows)
-            self.estimators_.append(member)
-            self.stats_.append(_fit_stats(raw, codes, log_score=self.scoring_ != "elbo"))
+        self.estimators_, self.stats_, self.references_ = [], [], []
+        self._neighbor_index = []
+        total = np.zeros(len(rows))  # the sum of every member's score of every row
+        remoteness = np.zeros(len(rows))  # the sum of every member's standardised Mahalanobis distance
+        train = np.arange(len(rows))  # the rows the next ensemble trains on
+        for round_ in range(self.refits + 1):
+            for _ in range(self.n_estimators):
+                k = len(self.estimators_)
+                hidden = {} if "hidden" in extra else {"hidden": self._hidden(is_image, n_features, k)}
+                member_seed = (seed + k) % (2**31 - 1)
+                member = AutoEncoder(**{**settings, **hidden}, random_state=member_seed).fit(rows[train])
+                raw, codes = self._raw_scores(member, rows)
+                reference = _reference(codes[train], member_seed)
+                self.estimators_.append(member)
+                self.references_.append(reference)
+                self.stats_.append(
+                    _fit_stats(raw[train], codes[train], reference, self.neighbors, self.scoring_ != "elbo")
+                )
+                total += self._member_score(k, raw, codes)
+                remoteness += _standardised(_mahalanobis(codes, self.stats_[k]), self.stats_[k]["distance"])
+            if round_ < self.refits:
+                # Leave out the rows whose codes lie farthest from the bulk: most outliers are among them.
+                # Not by the full score: a left-out row's neighbour distance is measured to codes that no
+                # longer include it, which would keep the same rows out round after round; and the
+                # reconstruction error picks worse (docs/anomaly.md: cardio .92 / .95, satellite .74 / .78).
+                train = np.flatnonzero(remoteness <= np.quantile(remoteness, 1.0 - self.trim))
         self.n_features_in_ = n_features
         self.sample_shape_ = tuple(rows.shape[1:])
         self.history_ = self.estimators_[0].history_  # the first member's epochs, for progress reports
-        self.decision_scores_ = self._combine(rows, n_steps)
+        total /= len(self.estimators_)
+        self.decision_scores_ = (
+            total if n_steps is None else spread_scores(total, n_steps, self.window, self.stride)
+        )
         self._set_threshold()
         return self
 
@@ -183,9 +225,18 @@ class AnomalyDetector(BaseEstimator):
             raise ConfigError(f"percentile must lie in [0, 100]; got {self.percentile!r}. Try 95.")
         if not isinstance(self.n_estimators, int | np.integer) or self.n_estimators < 1:
             raise ConfigError(f"n_estimators must be a whole number >= 1; got {self.n_estimators!r}.")
-        if not self.code_weight >= 0:
+        for name in ("code_weight", "neighbor_weight"):
+            if not getattr(self, name) >= 0:
+                raise ConfigError(
+                    f"{name} must be >= 0 (0 leaves that part out); got {getattr(self, name)!r}."
+                )
+        if not isinstance(self.neighbors, int | np.integer) or self.neighbors < 1:
+            raise ConfigError(f"neighbors must be a whole number >= 1; got {self.neighbors!r}. Try 10.")
+        if not isinstance(self.refits, int | np.integer) or self.refits < 0:
+            raise ConfigError(f"refits must be a whole number >= 0 (0 = one ensemble); got {self.refits!r}.")
+        if not 0.0 < self.trim < 1.0:
             raise ConfigError(
-                f"code_weight must be >= 0 (0 = reconstruction only); got {self.code_weight!r}."
+                f"trim must lie in (0, 1): the share of rows each refit leaves out; got {self.trim!r}."
             )
 
     def _hidden(self, is_image: bool, n_features: int, member: int):
@@ -247,13 +298,33 @@ class AnomalyDetector(BaseEstimator):
         result = member._apply(both, member._scaled(rows)).astype(np.float64)
         return result[:, 0], result[:, 1:]
 
+    def _member_score(self, k: int, raw: np.ndarray, codes: np.ndarray) -> np.ndarray:
+        """Member k's score (N,) from its raw scores and codes: the weighted sum of its standardised parts."""
+        stats = self.stats_[k]
+        score = _standardised(raw, stats["score"])
+        if self.code_weight > 0:
+            score += self.code_weight * _standardised(_mahalanobis(codes, stats), stats["distance"])
+        if self.neighbor_weight > 0 and "neighbors" in stats:  # files from before the neighbour part lack it
+            distance = self._neighbor_distance(k, codes, stats["neighbors"]["k"])
+            score += self.neighbor_weight * _standardised(distance, stats["neighbors"])
+        return score
+
+    def _neighbor_distance(self, k: int, codes: np.ndarray, n_neighbors: int) -> np.ndarray:
+        """Mean distance of each code to its ``n_neighbors`` nearest codes in member k's reference (N,)."""
+        from sklearn.neighbors import NearestNeighbors
+
+        index = getattr(self, "_neighbor_index", [])
+        while len(index) <= k:
+            index.append(None)
+        if index[k] is None:  # built once per member, on first use (also after loading)
+            index[k] = NearestNeighbors(n_neighbors=n_neighbors).fit(self.references_[k])
+        self._neighbor_index = index
+        return index[k].kneighbors(codes, n_neighbors=n_neighbors)[0].mean(axis=1)
+
     def _combine(self, rows: np.ndarray, n_steps: int | None) -> np.ndarray:
         total = np.zeros(len(rows))
-        for member, stats in zip(self.estimators_, self.stats_, strict=True):
-            raw, codes = self._raw_scores(member, rows)
-            total += _standardised(raw, stats["score"])
-            if self.code_weight > 0:
-                total += self.code_weight * _standardised(_mahalanobis(codes, stats), stats["distance"])
+        for k, member in enumerate(self.estimators_):
+            total += self._member_score(k, *self._raw_scores(member, rows))
         total /= len(self.estimators_)
         return total if n_steps is None else spread_scores(total, n_steps, self.window, self.stride)
 
@@ -317,6 +388,7 @@ class AnomalyDetector(BaseEstimator):
         members = []
         for k, (member, stats) in enumerate(zip(self.estimators_, self.stats_, strict=True)):
             tensors.update({f"member{k}.{name}": t for name, t in member.model_.state_dict().items()})
+            tensors[f"reference{k}"] = torch.from_numpy(np.ascontiguousarray(self.references_[k], np.float32))
             members.append(
                 {
                     "family": family_of(member.model_),
@@ -377,7 +449,12 @@ class AnomalyDetector(BaseEstimator):
             det.threshold_ = float(doc["threshold"])
             det.decision_scores_ = tensors["decision_scores"].numpy()
             det.labels_ = (det.decision_scores_ > det.threshold_).astype(np.int64)
-            det.estimators_, det.stats_ = [], []
+            det.estimators_, det.stats_, det._neighbor_index = [], [], []
+            # Version 1 files have no reference codes: their members score without the neighbour part.
+            det.references_ = [
+                tensors[f"reference{k}"].numpy() if f"reference{k}" in tensors else None
+                for k in range(len(doc["members"]))
+            ]
             for k, entry in enumerate(doc["members"]):
                 prefix = f"member{k}."
                 weights = {n[len(prefix) :]: t for n, t in tensors.items() if n.startswith(prefix)}
@@ -440,8 +517,22 @@ def _standardised(values: np.ndarray, centre: dict[str, Any]) -> np.ndarray:
     return (_transformed(values, centre.get("log", False)) - centre["median"]) / centre["spread"]
 
 
-def _fit_stats(raw: np.ndarray, codes: np.ndarray, log_score: bool = True) -> dict[str, Any]:
-    """Per member: the score's centre, and the training codes' mean, precision and distance centre."""
+def _reference(codes: np.ndarray, seed: int) -> np.ndarray:
+    """The training codes a member keeps for the neighbour distance: all, or a random subset of rows."""
+    cap = max(1, MAX_REFERENCE_VALUES // max(codes.shape[1], 1))
+    if len(codes) <= cap:
+        return codes.astype(np.float32)
+    keep = np.sort(np.random.default_rng(seed).choice(len(codes), cap, replace=False))
+    return codes[keep].astype(np.float32)
+
+
+def _fit_stats(
+    raw: np.ndarray, codes: np.ndarray, reference: np.ndarray, neighbors: int, log_score: bool = True
+) -> dict[str, Any]:
+    """Per member: the score's centre, the training codes' mean, precision and distance centre, and the
+    centre of the reference codes' distances to their nearest other reference codes."""
+    from sklearn.neighbors import NearestNeighbors
+
     mean = codes.mean(axis=0)
     centred = codes - mean  # (N, K)
     # A small ridge keeps the precision finite when codes are collinear (or there are fewer rows than K).
@@ -452,6 +543,11 @@ def _fit_stats(raw: np.ndarray, codes: np.ndarray, log_score: bool = True) -> di
         "score": _robust_centre(raw, log=log_score),
     }
     stats["distance"] = _robust_centre(_mahalanobis(codes, stats), log=True)
+    k = min(neighbors, len(reference) - 1)
+    if k >= 1:
+        # Each reference code's own distance 0 is left out: its k nearest *other* codes.
+        distances = NearestNeighbors(n_neighbors=k + 1).fit(reference).kneighbors(reference)[0][:, 1:]
+        stats["neighbors"] = {"k": k, **_robust_centre(distances.mean(axis=1), log=True)}
     return stats
 
 
