@@ -27,6 +27,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 VERBS = ("train", "info", "eval", "encode", "decode", "reconstruct", "demo")
 VERBS += ("sample", "interpolate", "embed", "compare", "restore", "detect")  # the applications
+VERBS += ("compress", "decompress")
 TINY = ["--epochs", "1", "--hidden", "8", "--code-size", "2", "--batch-size", "16", "--quiet"]
 
 
@@ -545,3 +546,19 @@ def test_info_describes_detector_and_restorer_files(capsys):
     code, out, err = run(capsys, "info", "dn.aek")
     assert code == 0, err
     assert "image restoration model" in out and "task=denoise" in out
+
+
+def test_info_describes_codec_files(capsys):
+    from aekit.codec import ImageCodec
+
+    images = np.random.default_rng(0).integers(0, 255, (8, 16, 16), dtype=np.uint8)
+    settings = dict(hidden=8, latent=4, stages=2, pixel_width=8, pixel_layers=2, pixel_mixtures=2)
+    codec = ImageCodec(**settings, batch_size=8, lambdas=(0.05,), steps=3, random_state=0).fit(images)
+    codec.save("codec.aek")
+    code, out, err = run(capsys, "info", "codec.aek", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["holds"] == "learned image codec" and report["fingerprint"] == codec.fingerprint_.hex()
+    assert report["steps_trained"] == 3 and report["parameters"] > 0
+    code, out, err = run(capsys, "info", "codec.aek")
+    assert code == 0 and "learned image codec" in out and "steps trained" in out, err

@@ -24,3 +24,7 @@ class ModelFileError(AekitError):
 
 class TrainingError(AekitError):
     """Training went wrong in a way the user can fix (e.g. the loss became NaN)."""
+
+
+class ArchiveError(DataError):
+    """A compressed archive (.aez) is not one, is damaged, or breaks the format's limits."""

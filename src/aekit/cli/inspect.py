@@ -305,18 +305,34 @@ def _load_restorer(path: str):
     return ImageRestorer.load(path, device="cpu")
 
 
+def _load_codec(path: str):
+    from aekit.codec import ImageCodec
+
+    return ImageCodec.load(path)
+
+
 # "estimator" in a file's header -> (what to call it, how to open it: loading checks the whole file)
 OTHER_ESTIMATORS = {
     "AnomalyDetector": ("anomaly detector", _load_detector),
     "ImageRestorer": ("image restoration model", _load_restorer),
+    "ImageCodec": ("learned image codec", _load_codec),
 }
+
+
+def _networks(est) -> list:
+    """The torch modules an estimator holds: a detector has several members, a codec one ``net_``."""
+    if hasattr(est, "estimators_"):
+        return [member.model_ for member in est.estimators_]
+    return [est.net_ if hasattr(est, "net_") else est.model_]
+
+
 RUN_ONLY = ("device", "verbose", "run_dir", "resume")  # how it was run, not what it is
 
 
 def _other_info(args: argparse.Namespace, doc: dict[str, Any]) -> int:
     what, load = OTHER_ESTIMATORS[doc["estimator"]]
     est = load(args.model)
-    models = [member.model_ for member in getattr(est, "estimators_", [est])]  # a detector has several
+    models = _networks(est)
     settings = {k: v for k, v in est.get_params().items() if k not in RUN_ONLY}
     report = {
         "file": str(args.model),
@@ -326,8 +342,14 @@ def _other_info(args: argparse.Namespace, doc: dict[str, Any]) -> int:
         "parameters": sum(p.numel() for m in models for p in m.parameters()),
         "library_version": doc.get("library_version"),
         "format_version": doc.get("format_version"),
-        "epochs_trained": len(est.history_),
+        "epochs_trained": len(getattr(est, "history_", [])),
     }
+    history = getattr(est, "history_", [])
+    if history and "step" in history[-1]:  # trained by optimizer steps (a codec): say how many
+        report["steps_trained"] = int(history[-1]["step"])
+        del report["epochs_trained"]
+    if hasattr(est, "fingerprint_"):  # a codec: archives record it, and decompress checks it
+        report["fingerprint"] = est.fingerprint_.hex()
     if args.json:
         print(json.dumps(report))
         return 0
@@ -343,6 +365,11 @@ def _other_info(args: argparse.Namespace, doc: dict[str, Any]) -> int:
     table.add_row(
         "versions", f"written by aekit {report['library_version']}, format {report['format_version']}"
     )
-    table.add_row("epochs trained", str(report["epochs_trained"]))
+    if "steps_trained" in report:
+        table.add_row("steps trained", f"{report['steps_trained']:,}")
+    else:
+        table.add_row("epochs trained", str(report["epochs_trained"]))
+    if "fingerprint" in report:
+        table.add_row("fingerprint", report["fingerprint"])
     console().print(table)
     return 0

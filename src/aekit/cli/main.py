@@ -12,7 +12,7 @@ import warnings
 from types import ModuleType
 
 from aekit._version import __version__
-from aekit.cli import apply, demo, detect, embed, generate, inspect, restore, train
+from aekit.cli import apply, compress, demo, detect, embed, generate, inspect, restore, train
 from aekit.errors import AekitError
 
 # Each module lists its verbs in VERBS, adds them in add_parser(subparsers) and runs them in run(args).
@@ -24,6 +24,7 @@ VERB_MODULES: tuple[ModuleType, ...] = (
     generate,
     embed,
     restore,
+    compress,
     detect,
     demo,
 )

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aekit.cli import detect, restore
+from aekit.cli import compress, detect, restore
 from aekit.cli.common import (
     add_device_option,
     check_device,
@@ -172,6 +172,7 @@ def add_parser(subparsers) -> None:
     add_device_option(fit)
     restore.add_train_options(p)
     detect.add_train_options(p)
+    compress.add_train_options(p)
     folder = p.add_argument_group("run folder")
     folder.add_argument(
         "--runs",
@@ -256,6 +257,7 @@ TASKS: dict[str, Task] = {
         ("denoise", "colorize", "upscale", "inpaint"), Task(restore.build_restorer, restore.training_images)
     ),
     "detect": Task(detect.build_detector),
+    "compress": Task(compress.build_codec, restore.training_images),
 }
 
 

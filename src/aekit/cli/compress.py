@@ -1,0 +1,345 @@
+"""``aekit compress`` / ``aekit decompress``: images or an .npy stack to one ``.aez`` archive and back.
+
+A model is a codec file (``aekit train --task compress``) or a built-in name such as ``photo``. The archive
+records which (the built-in name, or the codec file's absolute path), so ``decompress`` needs no model
+argument; ``--model`` overrides it. Outputs are written atomically and never replace an input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from aekit.cli.common import check_output, note, positive_float, positive_int
+from aekit.errors import DataError, ModelFileError
+
+VERBS = ("compress", "decompress")
+STACK_SUFFIXES = (".npy",)
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "compress",
+        help="compress images (PNG/JPEG files, a folder, or an .npy stack) into one .aez archive",
+        description="Compress 8-bit grayscale or RGB images with a learned codec ('aekit train --task "
+        "compress', or a built-in one such as 'photo') into one .aez archive.",
+    )
+    p.add_argument("model", help="a codec file (.aek) or a built-in codec name (e.g. photo)")
+    p.add_argument(
+        "inputs", nargs="+", metavar="INPUT", help="PNG/JPEG images, folders of them, or one .npy stack"
+    )
+    p.add_argument("-o", "--output", required=True, help="the archive to write, e.g. batch.aez")
+    p.add_argument(
+        "--quality",
+        type=positive_int,
+        default=None,
+        metavar="Q",
+        help="1 (smallest files) to the codec's best (8 for the default codecs; the default)",
+    )
+    p.add_argument("--lossless", action="store_true", help="code every pixel exactly (bit-exact round trip)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+
+    d = subparsers.add_parser(
+        "decompress",
+        help="decompress an .aez archive to a folder of PNG images or one .npy stack",
+        description="Decompress an .aez archive made by 'aekit compress'. The codec recorded in the "
+        "archive is used unless --model names another.",
+    )
+    d.add_argument("archive", help="an .aez archive")
+    d.add_argument(
+        "-o", "--output", required=True, help="a folder for PNG images, or a .npy file for one stack"
+    )
+    d.add_argument("--model", help="the codec file or built-in name to use instead of the recorded one")
+    d.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+
+
+def run(args: argparse.Namespace) -> int:
+    return {"compress": _compress, "decompress": _decompress}[args.command](args)
+
+
+# -- models ------------------------------------------------------------------------------------------------
+
+
+def load_codec(model: str) -> tuple[Any, str]:
+    """(codec, the name archives record): a built-in name, else a codec file's absolute path."""
+    from aekit.codec.codec import ImageCodec
+
+    path = Path(model).expanduser()
+    if not path.exists():
+        builtin = _builtin()
+        if builtin is not None and builtin.is_builtin(model):
+            return ImageCodec.load(builtin.builtin_path(model), name=model), model
+        known = f" or a built-in name ({', '.join(builtin.BUILTIN_MODELS)})" if builtin is not None else ""
+        raise ModelFileError(f"no such codec file: {path}; give a codec file (.aek){known}")
+    codec = ImageCodec.load(path)
+    return codec, codec.name_
+
+
+def _builtin():
+    try:
+        from aekit.codec import builtin
+    except ImportError:  # the built-in models ship separately from the codec itself
+        return None
+    return builtin
+
+
+# -- compress ----------------------------------------------------------------------------------------------
+
+
+def _compress(args: argparse.Namespace) -> int:
+    out = check_output(args.output, *args.inputs)
+    jobs, stack, meta = _sources(args.inputs)
+    codec, name = load_codec(args.model)
+    if args.quality is not None and args.lossless:
+        note("--lossless codes every pixel exactly; --quality is ignored")
+    quality = codec.n_qualities if args.quality is None else args.quality
+    meta = {"codec": name, **meta}
+    started = time.perf_counter()
+    bar = _progress("compressing", len(jobs), enabled=not args.quiet and len(jobs) > 1)
+    raw = 0
+
+    def images():
+        nonlocal raw
+        for label, read in jobs:
+            try:
+                image = read()
+            except DataError as exc:
+                raise DataError(f"{label}: {exc}") from None
+            raw += image.nbytes
+            yield image
+            if bar is not None:
+                bar.advance(bar.task_ids[0])
+
+    names = [label if stack is None else "" for label, _ in jobs]
+    try:
+        size = _with_labels(
+            lambda: codec.compress_to(out, images(), quality, args.lossless, names, name, meta), jobs
+        )
+    finally:
+        if bar is not None:
+            bar.stop()
+    if not args.quiet:
+        mode = "lossless" if args.lossless else f"quality {quality}"
+        ratio = f" ({size / raw:.1%} of the raw pixels)" if raw else ""
+        print(
+            f"compressed {len(jobs)} image(s) ({raw} bytes of pixels) into {out}: {size} bytes{ratio}, "
+            f"{mode}, in {time.perf_counter() - started:.1f} s"
+        )
+    return 0
+
+
+def _with_labels(action, jobs: list) -> Any:
+    """Run ``action``; an error about "image k" names the file it came from."""
+    try:
+        return action()
+    except DataError as exc:
+        match = re.match(r"image (\d+) ", str(exc))
+        if match and int(match.group(1)) < len(jobs):
+            raise DataError(f"{jobs[int(match.group(1))][0]}: {exc}") from None
+        raise
+
+
+def _sources(inputs: list[str]) -> tuple[list[tuple[str, Any]], Any, dict[str, Any]]:
+    """[(label, read function)], the stack array (or None), and what the archive's meta records."""
+    import numpy as np
+
+    from aekit.restore.images import image_files, read_image
+
+    paths = [Path(s).expanduser() for s in inputs]
+    for p in paths:
+        if not p.exists():
+            raise DataError(f"no such image, folder or .npy file: {p}")
+    stacks = [p for p in paths if p.is_file() and p.suffix.lower() in STACK_SUFFIXES]
+    if stacks:
+        if len(paths) > 1:
+            raise DataError("give one .npy stack on its own, or image files and folders (not both)")
+        try:
+            stack = np.load(stacks[0], allow_pickle=False, mmap_mode="r")
+        except (ValueError, OSError) as exc:
+            raise DataError(f"{stacks[0]} is not a readable .npy array ({exc})") from None
+        if stack.ndim not in (3, 4) or stack.shape[0] == 0:
+            raise DataError(
+                f"{stacks[0]} holds an array of shape {stack.shape}; expected a stack of images "
+                "(N, H, W) or (N, H, W, 3)"
+            )
+        jobs = [(f"{stacks[0].name}[{k}]", lambda k=k: np.array(stack[k])) for k in range(len(stack))]
+        return jobs, stack, {"source": stacks[0].name, "stack_shape": list(stack.shape)}
+    files: list[Path] = []
+    for p in paths:
+        files.extend(image_files(p) if p.is_dir() else [p])
+    jobs = [(f.name, lambda f=f: read_image(f)) for f in files]
+    return jobs, None, {}
+
+
+# -- decompress --------------------------------------------------------------------------------------------
+
+
+def _decompress(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from aekit.atomic import atomic_path
+    from aekit.codec.container import ArchiveReader
+    from aekit.restore.images import write_image
+
+    source = Path(args.archive).expanduser()
+    if not source.is_file():
+        raise DataError(f"no such archive: {source}")
+    out = check_output(args.output, str(source)) if args.output.endswith(".npy") else Path(args.output)
+    started = time.perf_counter()
+    with ArchiveReader(source) as reader:
+        codec = _codec_for(reader, args.model)
+        codec.check_archive(reader)
+        n = len(reader)
+        bar = _progress("decompressing", n, enabled=not args.quiet and n > 1)
+        try:
+            if out.suffix.lower() == ".npy":
+                images = list(codec.decode_stream(reader, f" of {source}"))
+                if len({im.shape for im in images}) > 1:
+                    raise DataError(
+                        f"{source} holds images of different sizes; they cannot form one .npy stack: "
+                        "give an output folder instead"
+                    )
+                with atomic_path(out) as tmp, open(tmp, "wb") as f:
+                    np.save(f, np.stack(images) if images else np.zeros((0,), np.uint8))
+            else:
+                if out.exists() and not out.is_dir():
+                    raise DataError(f"-o {out} is a file; give a folder for the images, or a .npy file name")
+                used: set[str] = set()
+                names: list[str] = []
+
+                def items():
+                    for item in reader:
+                        names.append(item.name)  # decode_stream reads a batch's items before it yields them
+                        yield item
+
+                for k, image in enumerate(codec.decode_stream(items(), f" of {source}")):
+                    write_image(out / _file_name(names[k], k, used), image)
+                    if bar is not None:
+                        bar.advance(bar.task_ids[0])
+        finally:
+            if bar is not None:
+                bar.stop()
+    if not args.quiet:
+        where = out if out.suffix.lower() == ".npy" else f"{out}/"
+        print(
+            f"decompressed {n} image(s) from {source} into {where} in {time.perf_counter() - started:.1f} s"
+        )
+    return 0
+
+
+def _codec_for(reader, model: str | None):
+    if model is not None:
+        return load_codec(model)[0]
+    recorded = reader.meta.get("codec") if isinstance(reader.meta, dict) else None
+    recorded = recorded or reader.codec_name
+    if not recorded:
+        raise ModelFileError(f"{reader.path} does not record its codec; give it with --model PATH")
+    try:
+        return load_codec(str(recorded))[0]
+    except ModelFileError as exc:
+        raise ModelFileError(
+            f"{reader.path} was made with codec {recorded!r}, which cannot be opened here ({exc}); "
+            "give the codec with --model PATH"
+        ) from None
+
+
+def _file_name(name: str, k: int, used: set[str]) -> str:
+    """A safe PNG file name for item k: the stored name's stem (untrusted: no folders, no odd characters)."""
+    stem = Path(name.replace("\\", "/")).name.rsplit(".", 1)[0] if name else ""
+    stem = re.sub(r"[^A-Za-z0-9._ -]", "_", stem).strip(" .")[:200] or f"item_{k:05d}"
+    candidate = f"{stem}.png"
+    while candidate in used:
+        candidate = f"{stem}_{k}.png"
+        k += 1
+    used.add(candidate)
+    return candidate
+
+
+def _progress(label: str, total: int, enabled: bool):
+    if not enabled:
+        return None
+    import sys
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(
+        TextColumn(f"[bold]{label}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        transient=True,
+        console=Console(file=sys.stderr),
+    )
+    bar.add_task(label, total=total)
+    bar.start()
+    return bar
+
+
+# -- training (aekit train --task compress) ----------------------------------------------------------------
+
+
+def lambdas(text: str) -> tuple[float, ...]:
+    """'0.002,0.01,0.05' -> (0.002, 0.01, 0.05): one rate-distortion weight per quality level."""
+    try:
+        values = tuple(positive_float(part) for part in text.split(","))
+    except argparse.ArgumentTypeError:
+        values = ()
+    if not values:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers > 0 such as 0.002,0.01,0.05, got {text!r}"
+        )
+    return values
+
+
+def add_train_options(p: argparse.ArgumentParser) -> None:
+    group = p.add_argument_group("compression (--task compress)")
+    group.add_argument(
+        "--lambda",
+        dest="lambdas",
+        type=lambdas,
+        metavar="L1,L2,...",
+        help="rate-distortion weights, one per quality level, low to high quality "
+        "(default: 8 levels from 0.0018 to 0.18; loss = bits per pixel + lambda * 255^2 * MSE)",
+    )
+    group.add_argument(
+        "--latent", type=positive_int, default=64, metavar="M", help="latent channels (default: %(default)s)"
+    )
+    group.add_argument(
+        "--stages",
+        type=positive_int,
+        default=3,
+        help="stride-2 stages: the latent is 2**stages times smaller per side (default: %(default)s)",
+    )
+    group.add_argument(
+        "--steps", type=positive_int, metavar="N", help="optimizer steps (default: --epochs, or auto)"
+    )
+
+
+def build_codec(args: argparse.Namespace, device: str, run_dir: Path):
+    """--task compress: an ``ImageCodec`` trained for rate + lambda x distortion at every quality level."""
+    from aekit.codec.codec import ImageCodec
+    from aekit.codec.network import DEFAULT_LAMBDAS
+    from aekit.errors import ConfigError
+
+    if args.resume:
+        raise ConfigError("--task compress does not keep checkpoints, so --resume has nothing to continue.")
+    settings = {
+        "hidden": args.hidden[0] if args.hidden else 64,
+        "latent": args.latent,
+        "stages": args.stages,
+        "lambdas": args.lambdas or DEFAULT_LAMBDAS,
+        "epochs": args.epochs,
+        "steps": args.steps,
+        "batch_size": args.batch_size,
+        "crop": args.crop,
+        "random_state": args.seed,
+        "device": device,
+        "verbose": 0 if args.quiet else 1,
+    }
+    if args.lr is not None:
+        settings["lr"] = args.lr
+    return ImageCodec(**settings)

@@ -1,0 +1,59 @@
+"""Built-in codecs shipped inside the package: ``aekit compress photo in.png -o in.aez`` needs no model file.
+
+A built-in model is a name in ``BUILTIN_MODELS`` and a model file under ``aekit/codec/weights/`` (package
+data, so it ships in the wheel). The CLI and ``ImageCodec`` take such a name wherever they take a model
+path, and an archive made with one records the name, not a path, so it decompresses on any machine that has
+the same aekit. How each model was trained: ``bench/train_photo_codec.py`` and ``bench/results/``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aekit.errors import ModelFileError
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+
+# name -> (file under weights/, what it is for)
+BUILTIN_MODELS: dict[str, tuple[str, str]] = {
+    "photo": (
+        "photo.aek",
+        "general RGB photo codec (4-stage GDN transform, 8 quality levels, lossless mode); trained on "
+        "scikit-image/matplotlib sample photographs and CIFAR-10, never on Kodak",
+    ),
+}
+
+
+def builtin_names() -> list[str]:
+    """The names of the built-in models, sorted."""
+    return sorted(BUILTIN_MODELS)
+
+
+def is_builtin(name: str | Path) -> bool:
+    """True when ``name`` is the name of a built-in model (not a path to a model file)."""
+    return isinstance(name, str) and name in BUILTIN_MODELS
+
+
+def describe(name: str) -> str:
+    """One line about a built-in model (for ``--help`` and error messages)."""
+    return BUILTIN_MODELS[_known(name)][1]
+
+
+def builtin_path(name: str) -> Path:
+    """The model file of built-in ``name``; ModelFileError if there is no such name or its file is missing."""
+    path = WEIGHTS_DIR / BUILTIN_MODELS[_known(name)][0]
+    if not path.is_file():
+        raise ModelFileError(
+            f"the built-in model {name!r} has no weights file: {path} is missing. Reinstall aekit (the file "
+            "ships as package data), or train it with bench/train_photo_codec.py and pass the .aek path."
+        )
+    return path
+
+
+def _known(name: str) -> str:
+    if name not in BUILTIN_MODELS:
+        raise ModelFileError(
+            f"{name!r} is not a built-in model; built-in models: {', '.join(builtin_names())}. "
+            "To use a model file, give its path (a .aek file)."
+        )
+    return name

@@ -1,0 +1,735 @@
+"""``ImageCodec``: a learned image codec you fit on your own images, then compress and decompress with.
+
+``fit`` trains a ``CodecNet`` for rate + lambda x distortion at every quality level and its pixel head
+(``aekit.codec.training``). ``compress`` turns each image into one ``Item`` of the ``.aez`` container: the
+latent's integer symbols coded under the level's learned prior and, for lossless and near-lossless
+qualities, the pixels coded under the pixel head's distributions, all in one range-coder stream
+(``aekit.codec.coding``). Everything a decoder runs on (the latent, then the pixel groups) is computed one
+item at a time by one code path, so the encoder and the decoder see bit-identical probabilities.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+from torch import Tensor
+
+from aekit.codec.coding import StreamDecoder, StreamEncoder
+from aekit.codec.container import ArchiveReader, ArchiveWriter, Item
+from aekit.codec.network import DEFAULT_LAMBDAS, CodecNet, CodecNetConfig
+from aekit.codec.pixels import GROUPS, bin_values, group_map, subpixel_params, value_pmf
+from aekit.codec.training import estimate_bits, train_codec
+from aekit.errors import ConfigError, DataError, ModelFileError
+
+FORMAT = "aekit-codec"
+FORMAT_VERSION = 1
+# epochs="auto" shows the network about this many images (or crops): 2000 steps of 16, a few minutes on a
+# CPU at the default sizes; larger batches take fewer steps.
+AUTO_IMAGES = 32000
+CHANNEL_NAMES = {1: "grayscale (H, W)", 3: "RGB (H, W, 3)"}
+WEIGHT_DTYPES = {"float32": torch.float32, "float16": torch.float16}
+LOSSLESS_QUALITY = 0  # the quality an item coded losslessly records
+# Items of one shape are coded CODING_BATCH at a time (fewer for large images: at most CODING_PIXELS pixels
+# per pass), always in a batch of exactly that many places (unused places hold a fixed filler), at both
+# ends: the network then runs on the same tensor shapes when encoding and decoding, so its kernels take
+# the same code paths and the probabilities agree to the last bit. Part of the format: do not change.
+CODING_BATCH = 16
+CODING_PIXELS = 1 << 16
+
+
+class ImageCodec(BaseEstimator):
+    """Learned lossy and lossless image compression for 8-bit grayscale or RGB images of any size.
+
+    ``hidden``, ``latent`` and ``stages`` size the transforms (the latent is 2**stages times smaller per
+    side); ``lambdas`` gives one rate-distortion weight per latent level; ``qualities`` maps quality
+    q = 1..len to (latent level, near-lossless bin width or 0) (None: quality q = level q - 1);
+    ``pixel_width``/``pixel_layers``/``pixel_mixtures`` size the pixel head used by lossless mode;
+    ``pixel_train_bins`` (e.g. (1, 4, 16)) also trains it for near-lossless qualities' coarse context.
+    ``epochs`` (passes over the images; "auto": about 32000 images seen) or ``steps`` (optimizer steps,
+    overrides epochs), ``batch_size``, ``lr`` and ``crop`` (side of the random training crops; images
+    that share a shape no larger than it train whole) set up training.
+    """
+
+    def __init__(
+        self,
+        hidden: int = 64,
+        latent: int = 64,
+        stages: int = 3,
+        lambdas: Sequence[float] = DEFAULT_LAMBDAS,
+        qualities: Sequence[tuple[int, int]] | None = None,
+        pixel_width: int = 32,
+        pixel_layers: int = 3,
+        pixel_mixtures: int = 5,
+        pixel_train_bins: Sequence[int] = (1,),
+        epochs: int | str = "auto",
+        steps: int | None = None,
+        batch_size: int = 16,
+        lr: float = 1e-3,
+        crop: int = 64,
+        random_state: int | None = None,
+        device: str = "auto",
+        verbose: int = 0,
+    ):
+        self.hidden = hidden
+        self.latent = latent
+        self.stages = stages
+        self.lambdas = lambdas
+        self.qualities = qualities
+        self.pixel_width = pixel_width
+        self.pixel_layers = pixel_layers
+        self.pixel_mixtures = pixel_mixtures
+        self.pixel_train_bins = pixel_train_bins
+        self.epochs = epochs
+        self.steps = steps
+        self.batch_size = batch_size
+        self.lr = lr
+        self.crop = crop
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+
+    # -- training -------------------------------------------------------------------------------------------
+    def fit(self, images: Any, y: Any = None) -> ImageCodec:
+        """Train on 8-bit images: an array (N, H, W[, 3]) or a list of images of any sizes."""
+        from aekit.estimators.autoencoder import resolve_device
+
+        pictures = [_as_uint8(im, f"image {i}") for i, im in enumerate(_as_list(images))]
+        counts = {p.shape[2] if p.ndim == 3 else 1 for p in pictures}
+        if len(counts) > 1:
+            raise DataError("the training images mix grayscale and RGB; convert them all to one kind")
+        histogram = np.zeros(256)
+        for p in pictures:
+            histogram += np.bincount(p.reshape(-1), minlength=256)
+        config = self._config(counts.pop(), tuple(float(v) for v in histogram / histogram.sum()))
+        for name, value in (("batch_size", self.batch_size), ("crop", self.crop)):
+            if not isinstance(value, int | np.integer) or value < 1:
+                raise ConfigError(f"{name} must be a positive integer; got {value!r}.")
+        if self.epochs != "auto" and not (
+            isinstance(self.epochs, int | np.integer)
+            and not isinstance(self.epochs, bool)
+            and self.epochs >= 1
+        ):
+            raise ConfigError(f"epochs must be 'auto' or a positive integer; got {self.epochs!r}.")
+        if self.steps is not None:
+            steps = self.steps
+        elif self.epochs == "auto":
+            steps = max(100, AUTO_IMAGES // self.batch_size)
+        else:
+            steps = math.ceil(self.epochs * len(pictures) / self.batch_size)
+        for name, value in (("steps", steps),):
+            if not isinstance(value, int | np.integer) or value < 1:
+                raise ConfigError(f"{name} must be a positive integer; got {value!r}.")
+        if self.crop % config.stride:
+            raise ConfigError(
+                f"crop={self.crop} must be a multiple of the stride 2**stages = {config.stride}; "
+                f"try crop={max(config.stride, self.crop // config.stride * config.stride)}."
+            )
+        seed = _seed(self.random_state)
+        device = resolve_device(self.device)
+        data = _training_data(pictures, self.crop, config.stride, self.batch_size)
+        devices = [torch.cuda.current_device()] if device.startswith("cuda") else []
+        with torch.random.fork_rng(devices=devices):  # the caller's global RNG is left as it was
+            torch.manual_seed(seed)
+            net = CodecNet(config)
+            self.history_ = train_codec(
+                net,
+                data,
+                int(steps),
+                self.batch_size,
+                self.lr,
+                seed,
+                device,
+                log_every=min(100, max(1, int(steps) // 10)),
+                verbose=self.verbose,
+            )
+        net.to("cpu").eval()
+        sample = data if isinstance(data, Tensor) else data(torch.Generator().manual_seed(seed))
+        self._adopt(net, sample[:256])
+        return self
+
+    def _config(self, channels: int, histogram: tuple[float, ...] | None = None) -> CodecNetConfig:
+        config = CodecNetConfig(
+            channels=channels,
+            hidden=self.hidden,
+            latent=self.latent,
+            stages=self.stages,
+            lambdas=tuple(float(v) for v in self.lambdas),
+            qualities=None if self.qualities is None else tuple((int(a), int(b)) for a, b in self.qualities),
+            pixel_width=self.pixel_width,
+            pixel_layers=self.pixel_layers,
+            pixel_mixtures=self.pixel_mixtures,
+            pixel_train_bins=tuple(int(b) for b in self.pixel_train_bins),
+            value_histogram=histogram,
+        )
+        config.validate()
+        return config
+
+    def _adopt(self, net: CodecNet, sample: Tensor | None) -> None:
+        """Make ``net`` this codec's network: coding tables, the lossless level, the fingerprint."""
+        net.to("cpu").eval()
+        net.update_tables()
+        if sample is not None and net.config.levels > 1:
+            # lossless mode codes the latent too: pick the level where latent + pixel bits are fewest
+            totals = [sum(estimate_bits(net, sample, level)[:2]) for level in range(net.config.levels)]
+            net.config.lossless_level = int(np.argmin(totals))
+        self.net_ = net
+        self.channels_ = net.config.channels
+        self.qualities_ = net.config.quality_table()
+        self.fingerprint_ = fingerprint(net)
+
+    @classmethod
+    def from_network(cls, net: CodecNet, sample: Tensor | None = None, **params: Any) -> ImageCodec:
+        """Wrap a ``CodecNet`` trained elsewhere (e.g. by ``train_codec``) as a fitted codec.
+
+        ``sample`` (B, C, H, W) on [0, 1], if given, picks the lossless level (as ``fit`` does); ``params``
+        are recorded as the estimator's parameters.
+        """
+        c = net.config
+        est = cls(
+            hidden=c.hidden,
+            latent=c.latent,
+            stages=c.stages,
+            lambdas=c.lambdas,
+            qualities=c.qualities,
+            pixel_width=c.pixel_width,
+            pixel_layers=c.pixel_layers,
+            pixel_mixtures=c.pixel_mixtures,
+            pixel_train_bins=c.pixel_train_bins,
+            **params,
+        )
+        est.history_ = []
+        est._adopt(net, sample)
+        return est
+
+    # -- compressing ----------------------------------------------------------------------------------------
+    @property
+    def n_qualities(self) -> int:
+        check_is_fitted(self)
+        return len(self.qualities_)
+
+    def compress(
+        self, images: Any, quality: int = 8, lossless: bool = False, names: Sequence[str] | None = None
+    ) -> list[Item]:
+        """One ``Item`` per image: an array (N, H, W[, 3]), one image (H, W) / (H, W, 3), or a list.
+
+        ``quality`` 1..n_qualities (higher = better and bigger); ``lossless=True`` ignores it and codes
+        every pixel exactly. Images must be uint8 (or integers in 0..255) with this codec's channels.
+        """
+        check_is_fitted(self)
+        q = self._check_quality(quality, lossless)
+        batch = self._batch(images)
+        if names is not None and len(names) != len(batch):
+            raise ConfigError(f"got {len(names)} names for {len(batch)} images")
+        labelled = ((im, "" if names is None else names[i], f"image {i}") for i, im in enumerate(batch))
+        return list(self._encode_stream(labelled, q, lossless))
+
+    def encode(
+        self, image: Any, quality: int, lossless: bool = False, name: str = "", what: str = "image"
+    ) -> Item:
+        """One image (H, W[, 3]) -> one ``Item`` (see ``compress``)."""
+        check_is_fitted(self)
+        q = self._check_quality(quality, lossless)
+        return self._encode_group([self._check_image(_as_uint8(image, what), what)], q, lossless, [name])[0]
+
+    def _encode_stream(
+        self, labelled: Iterable[tuple[Any, str, str]], q: int, lossless: bool
+    ) -> Iterator[Item]:
+        """Encode (image, name, label) in order, consecutive images of one shape a coding batch at a time."""
+        group: list[np.ndarray] = []
+        names: list[str] = []
+        for image, name, what in labelled:
+            arr = self._check_image(_as_uint8(image, what), what)
+            if group and (arr.shape != group[0].shape or len(group) == self._coding_batch(arr.shape)):
+                yield from self._encode_group(group, q, lossless, names)
+                group, names = [], []
+            group.append(arr)
+            names.append(name)
+        if group:
+            yield from self._encode_group(group, q, lossless, names)
+
+    def _coding_batch(self, shape: tuple[int, ...]) -> int:
+        """How many items of this shape share one network pass: a function of the shape alone."""
+        if len(shape) < 2 or min(shape[:2]) < 1:
+            return 1  # not an image: decoding refuses it with a proper message
+        stride = self.net_.stride
+        hp, wp = shape[0] + -shape[0] % stride, shape[1] + -shape[1] % stride
+        return max(1, min(CODING_BATCH, CODING_PIXELS // (hp * wp)))
+
+    def _encode_group(self, arrs: list[np.ndarray], q: int, lossless: bool, names: list[str]) -> list[Item]:
+        """Images of one shape (at most one coding batch) -> their items."""
+        level, bins = self._mode(q, lossless)
+        net = self.net_
+        size = self._coding_batch(arrs[0].shape)
+        x, padding = self._padded(np.stack(arrs))  # (n, C, Hp, Wp)
+        n = len(arrs)
+        with torch.no_grad(), _one_thread():
+            encoders = [StreamEncoder() for _ in range(n)]
+            bottleneck = net.bottlenecks[level]
+            # the encoder alone decides the symbols: the analysis need not match anything at the decoder
+            y = net.analysis(x) * net.gain(level)  # (n, M, hp, wp)
+            symbols = bottleneck.symbols(torch.round(y))  # (n, M, hp, wp)
+            models = bottleneck.coding_models()
+            for enc, item_symbols in zip(encoders, symbols, strict=True):
+                for channel, model in zip(item_symbols, models, strict=True):
+                    enc.encode_iid(channel.reshape(-1), model)
+            if bins:
+                # the pixel passes must match the decoder's: the full batch, spare places filled alike
+                filler = bottleneck.symbols(torch.zeros(1, *y.shape[1:]))  # (1, M, hp, wp)
+                symbols = np.concatenate([symbols, np.repeat(filler, size - n, axis=0)])  # (B, M, hp, wp)
+                values = np.ascontiguousarray(np.stack(arrs).reshape(n, *arrs[0].shape[:2], -1))
+                io = _Encoding(encoders, torch.from_numpy(values).permute(0, 3, 1, 2))  # (n, C, H, W)
+                self._pixels(bottleneck.values(symbols), level, bins, arrs[0].shape[:2], io)
+        return [
+            Item(a.shape, "uint8", padding, q, lossless, enc.finish(), name)
+            for a, enc, name in zip(arrs, encoders, names, strict=True)
+        ]
+
+    def decompress(self, source: Any) -> Any:
+        """Images back from ``compress``'s items, an ``ArchiveReader`` or an ``.aez`` path.
+
+        Returns an array (N, H, W[, 3]) when all items share a shape, else a list of arrays. An archive
+        made by another model is refused with both fingerprints named.
+        """
+        check_is_fitted(self)
+        if isinstance(source, str | os.PathLike):
+            with ArchiveReader(source) as reader:
+                self.check_archive(reader)
+                out = list(self.decode_stream(reader, f" of {source}"))
+        else:
+            if isinstance(source, ArchiveReader):
+                self.check_archive(source)
+            out = list(self.decode_stream(source))
+        if out and all(o.shape == out[0].shape for o in out):
+            return np.stack(out)
+        return out
+
+    def decode(self, item: Item, what: str = "item") -> np.ndarray:
+        """One ``Item`` -> the uint8 image (H, W) or (H, W, 3)."""
+        check_is_fitted(self)
+        return self._decode_group([item], [what])[0]
+
+    def decode_stream(self, items: Iterable[Item], where: str = "") -> Iterator[np.ndarray]:
+        """Decode items in order, consecutive items of one kind a coding batch at a time."""
+        group: list[Item] = []
+        labels: list[str] = []
+        for k, item in enumerate(items):
+            key = (tuple(item.shape), tuple(item.padding), item.quality, item.lossless)
+            if group and (key != _key(group[0]) or len(group) == self._coding_batch(group[0].shape)):
+                yield from self._decode_group(group, labels)
+                group, labels = [], []
+            group.append(item)
+            labels.append(f"item {k}{where}")
+        if group:
+            yield from self._decode_group(group, labels)
+
+    def _decode_group(self, items: list[Item], labels: list[str]) -> list[np.ndarray]:
+        """Items of one shape, padding and quality (at most one coding batch) -> their images."""
+        check_is_fitted(self)
+        first, what = items[0], labels[0]
+        h, w, c = _item_geometry(first, what)
+        if c != self.channels_:
+            raise DataError(
+                f"{what} is a {CHANNEL_NAMES.get(c, f'{c}-channel')} image but this codec handles "
+                f"{CHANNEL_NAMES[self.channels_]} images; decompress it with the codec that made it"
+            )
+        stride = self.net_.stride
+        if tuple(first.padding) != (-h % stride, -w % stride):
+            raise DataError(
+                f"{what} records padding {first.padding}, which this codec (stride {stride}) never makes"
+            )
+        if not first.lossless and not 1 <= first.quality <= len(self.qualities_):
+            raise DataError(f"{what} has quality {first.quality}; this codec has 1..{len(self.qualities_)}")
+        level, bins = self._mode(first.quality, first.lossless)
+        hp, wp = h + first.padding[0], w + first.padding[1]
+        net = self.net_
+        bottleneck = net.bottlenecks[level]
+        size = self._coding_batch((h, w))
+        shape = (size, net.config.latent, hp // stride, wp // stride)
+        decoders = [StreamDecoder(item.payload, label) for item, label in zip(items, labels, strict=True)]
+        with torch.no_grad(), _one_thread():
+            count = shape[2] * shape[3]
+            filler = bottleneck.symbols(torch.zeros(1, *shape[1:]))[0]  # (M, hp, wp): what fills the batch
+            symbols = np.stack(
+                [
+                    np.stack([dec.decode_iid(model, count) for model in bottleneck.coding_models()]).reshape(
+                        shape[1:]
+                    )
+                    for dec in decoders
+                ]
+                + [filler] * (size - len(items))
+            )  # (B, M, hp, wp)
+            latent = bottleneck.values(symbols)
+            if bins:
+                pixels = self._pixels(latent, level, bins, (h, w), _Decoding(decoders))  # (n, C, H, W) int64
+                out = pixels.numpy().astype(np.uint8).transpose(0, 2, 3, 1)
+            else:
+                # latent only: nothing to match, so only the real items run
+                x_hat, _ = net.synthesis(latent[: len(items)].contiguous(), level)  # (n, C, Hp, Wp)
+                out = _to_uint8(x_hat[:, :, :h, :w]).transpose(0, 2, 3, 1)
+        return [o[..., 0] if len(item.shape) == 2 else o for o, item in zip(out, items, strict=True)]
+
+    def _pixels(self, latent: Tensor, level: int, bins: int, size: tuple[int, int], io: Any) -> Tensor:
+        """Code (or decode) the pixels group by group under the pixel head: the one path both ends run.
+
+        ``latent`` (B, M, h, w) is the decoded latent of a whole coding batch (its unused places hold the
+        same filler at both ends). Pixels outside the image (the padding) are never coded: they stay
+        unknown (zero, known=0) at both ends. Returns the pixels (n, C, H, W) int64 of the n real items.
+        """
+        net, k = self.net_, self.net_.config.pixel_mixtures
+        latent = latent.contiguous()  # the same memory layout at both ends: see EntropyBottleneck.values
+        table = None if bins == 1 else bin_values(bins, net.config.value_histogram)
+        x_hat, features = net.synthesis(latent, level)  # (B, C, Hp, Wp), (B, F, Hp/2, Wp/2)
+        b, c, hp, wp = x_hat.shape
+        n = io.count
+        width = torch.full((b,), float(bins))
+        h, w = size
+        inside = torch.zeros(hp, wp, dtype=torch.bool)
+        inside[:h, :w] = True
+        gmap = group_map(hp, wp)
+        context = torch.zeros(b, c, hp, wp)
+        pixels = torch.zeros(n, c, hp, wp, dtype=torch.int64)
+        base = net.pixel_head.prepare(x_hat, features)  # (B, width, Hp, Wp): shared by the four groups
+        for g in range(GROUPS):
+            known = ((gmap < g) & inside).float().view(1, 1, hp, wp).expand(b, 1, hp, wp)
+            where = (gmap == g) & inside
+            target = where.float().view(1, 1, hp, wp).expand(b, 1, hp, wp)
+            params = net.pixel_head.step(base, x_hat, context, known, target, width)  # (B, C, 3K, Hp, Wp)
+            pmf = value_pmf(subpixel_params(params, k, where), k, bins)  # (B * C * P, n_bins)
+            pmf = pmf.reshape(b, -1, pmf.shape[-1])[:n]  # (n, C * P, n_bins): the real items' rows
+            # (n, C * P): the values themselves, or bin indices mapped to the values they decode to
+            values = io.code(pmf, where, None) if bins == 1 else table[io.code(pmf, where, bins)]
+            values = torch.from_numpy(np.asarray(values, np.int64)).view(n, c, -1)
+            pixels[:, :, where] = values
+            context[:n, :, where] = values.float() / 255
+        return pixels[:, :, :h, :w]
+
+    def _mode(self, quality: int, lossless: bool) -> tuple[int, int]:
+        """(latent level, pixel bin width: 0 none, 1 exact) of a quality or of lossless mode."""
+        if lossless:
+            return self.net_.config.lossless_level, 1
+        return self.qualities_[quality - 1]
+
+    def _check_quality(self, quality: Any, lossless: bool) -> int:
+        if lossless:
+            return LOSSLESS_QUALITY
+        n = len(self.qualities_)
+        if isinstance(quality, bool) or not isinstance(quality, int | np.integer) or not 1 <= quality <= n:
+            raise ConfigError(
+                f"quality must be an integer from 1 (smallest files) to {n} (best); got {quality!r}."
+            )
+        return int(quality)
+
+    def _batch(self, images: Any) -> list:
+        if isinstance(images, list | tuple):
+            if not images:
+                raise DataError("got no images to compress; give at least one")
+            return list(images)
+        arr = np.asarray(images)
+        if arr.ndim == 2 or (arr.ndim == 3 and self.channels_ == 3 and arr.shape[-1] == 3):
+            return [arr]
+        if arr.ndim not in (3, 4) or arr.size == 0:
+            raise DataError(
+                f"expected images as (N, H, W) or (N, H, W, 3), one image, or a list; got shape {arr.shape}"
+            )
+        return list(arr)
+
+    def _check_image(self, arr: np.ndarray, what: str) -> np.ndarray:
+        c = arr.shape[-1] if arr.ndim == 3 else 1
+        if c != self.channels_:
+            raise DataError(
+                f"{what} is {CHANNEL_NAMES.get(c, f'{c}-channel')} but this codec handles "
+                f"{CHANNEL_NAMES[self.channels_]} images; convert it (e.g. PIL's "
+                f"image.convert({'RGB' if self.channels_ == 3 else 'L'!r})) or use a codec trained on such "
+                "images"
+            )
+        return arr
+
+    def _padded(self, arrs: np.ndarray) -> tuple[Tensor, tuple[int, int]]:
+        """uint8 (n, H, W[, C]) -> (n, C, Hp, Wp) on [0, 1], replicate-padded at the bottom and right."""
+        n, h, w = arrs.shape[:3]
+        x = torch.from_numpy(np.ascontiguousarray(arrs.reshape(n, h, w, -1).transpose(0, 3, 1, 2)))
+        x = x.float() / 255
+        stride = self.net_.stride
+        ph, pw = -h % stride, -w % stride
+        if ph or pw:
+            x = F.pad(x, (0, pw, 0, ph), mode="replicate")
+        return x, (ph, pw)
+
+    # -- archives -------------------------------------------------------------------------------------------
+    def compress_to(
+        self,
+        path: str | os.PathLike,
+        images: Iterable[Any],
+        quality: int = 8,
+        lossless: bool = False,
+        names: Sequence[str] | None = None,
+        codec_name: str | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> int:
+        """Compress ``images`` (any iterable, read one at a time) into an ``.aez`` archive; returns its size.
+
+        The archive appears atomically at ``path`` when every image is in. ``codec_name`` (default: the
+        file this codec was loaded from) is recorded so ``aekit decompress`` can find the model.
+        """
+        check_is_fitted(self)
+        q = self._check_quality(quality, lossless)
+        name = self.name_ if codec_name is None else codec_name
+        labelled = ((im, "" if names is None else names[i], f"image {i}") for i, im in enumerate(images))
+        with ArchiveWriter(path, name, self.fingerprint_, meta or {}) as writer:
+            for item in self._encode_stream(labelled, q, lossless):
+                writer.add(item)
+        return Path(path).stat().st_size
+
+    def check_archive(self, reader: ArchiveReader) -> None:
+        """Refuse an archive made by another model, naming both."""
+        check_is_fitted(self)
+        if reader.fingerprint != self.fingerprint_:
+            raise DataError(
+                f"{reader.path} was made by codec {reader.codec_name or '(unnamed)'!r} with fingerprint "
+                f"{reader.fingerprint.hex()}, but the given model {self.name_ or '(unsaved)'!r} has "
+                f"fingerprint {self.fingerprint_.hex()}; decompress it with the model that made it (--model)"
+            )
+
+    @property
+    def name_(self) -> str:
+        return getattr(self, "_name", "")
+
+    # -- files ----------------------------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike, weights: str = "float32") -> None:
+        """Write the codec to one ``.aek`` file (safetensors + JSON), atomically.
+
+        ``weights="float16"`` halves the file: the network's weights are rounded to float16 (here too, so
+        the fingerprint is the same before and after loading); the coding tables stay float64.
+        """
+        from aekit import tensorfile
+        from aekit._version import __version__
+
+        check_is_fitted(self)
+        if weights not in WEIGHT_DTYPES:
+            raise ConfigError(f"weights={weights!r} must be one of {', '.join(WEIGHT_DTYPES)}.")
+        state = self.net_.state_dict()
+        if weights == "float16":
+            with torch.no_grad():
+                for t in state.values():
+                    if t.dtype == torch.float32:
+                        t.copy_(t.half().float())
+            self.fingerprint_ = fingerprint(self.net_)
+        tensors = {
+            k: (t.to(WEIGHT_DTYPES[weights]) if t.dtype == torch.float32 else t) for k, t in state.items()
+        }
+        params = {k: v for k, v in self.get_params().items()}
+        params["lambdas"] = [float(v) for v in params["lambdas"]]
+        params["pixel_train_bins"] = [int(b) for b in params["pixel_train_bins"]]
+        if params["qualities"] is not None:
+            params["qualities"] = [[int(a), int(b)] for a, b in params["qualities"]]
+        doc = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "library_version": __version__,
+            "estimator": type(self).__name__,
+            "params": params,
+            "model_config": self.net_.config.to_dict(),
+            "weights": weights,
+            "history": getattr(self, "history_", []),
+        }
+        tensorfile.save(path, tensors, doc)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, name: str | None = None) -> ImageCodec:
+        """Read a codec saved by ``save``; nothing in the file can run code.
+
+        ``name`` is what archives made with it record as the codec (default: the file's absolute path).
+        """
+        from aekit import tensorfile
+
+        tensors, doc = tensorfile.load(path, what="codec file")
+        if doc.get("format") != FORMAT:
+            raise ModelFileError(
+                f"{path} is not an aekit codec file (it holds {doc.get('format')!r}); make one with "
+                "'aekit train --task compress' or ImageCodec.fit"
+            )
+        version = doc.get("format_version")
+        if not isinstance(version, int) or version > FORMAT_VERSION:
+            raise ModelFileError(
+                f"{path} uses codec format {version}, newer than this aekit reads; upgrade aekit."
+            )
+        try:
+            config = CodecNetConfig.from_dict(doc["model_config"])
+            net = CodecNet(config)
+            for level, bottleneck in enumerate(net.bottlenecks):  # the tables' sizes come from the file
+                for buf in ("offsets", "lengths", "pmfs"):
+                    setattr(bottleneck, buf, torch.empty_like(tensors[f"bottlenecks.{level}.{buf}"]))
+            state = {k: (t.float() if t.dtype == torch.float16 else t) for k, t in tensors.items()}
+            net.load_state_dict(state)
+            known = cls().get_params()
+            est = cls(**{k: v for k, v in doc["params"].items() if k in known})
+            est.history_ = list(doc.get("history", []))
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ModelFileError(
+                f"{path} is damaged or mismatched: its weights do not fit its settings ({detail})."
+            ) from None
+        net.eval()
+        est.net_ = net
+        est.channels_ = config.channels
+        est.qualities_ = config.quality_table()
+        est.fingerprint_ = fingerprint(net)
+        est._name = str(Path(path).resolve()) if name is None else name
+        return est
+
+
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    """Run the coding passes on one thread, then restore the caller's setting.
+
+    The probabilities the decoder rebuilds must match the encoder's to the last bit; a fixed thread count
+    keeps the order of every floating-point sum fixed whatever the machine's core count (and for the
+    small per-item passes one thread is also much faster than waking a pool).
+    """
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
+
+
+class _Encoding:
+    """The encoder's side of ``_pixels``: it codes the pixels it knows and returns what the decoder sees."""
+
+    def __init__(self, encoders: list[StreamEncoder], values: Tensor):
+        self.encoders, self.values = encoders, values  # values (n, C, H, W) uint8
+        self.count = len(encoders)
+
+    def code(self, probabilities: np.ndarray, where: Tensor, bins: int | None) -> np.ndarray:
+        """probabilities (n, C * P, L) -> the symbols coded, (n, C * P)."""
+        h, w = self.values.shape[-2:]
+        v = self.values[:, :, where[:h, :w]].to(torch.int64).reshape(self.count, -1).numpy()  # (n, C * P)
+        symbols = v if bins is None else v // bins
+        for enc, s, p in zip(self.encoders, symbols, probabilities, strict=True):
+            enc.encode(s, p)
+        return symbols
+
+
+class _Decoding:
+    def __init__(self, decoders: list[StreamDecoder]):
+        self.decoders = decoders
+        self.count = len(decoders)
+
+    def code(self, probabilities: np.ndarray, where: Tensor, bins: int | None) -> np.ndarray:
+        return np.stack([dec.decode(p) for dec, p in zip(self.decoders, probabilities, strict=True)])
+
+
+def _key(item: Item) -> tuple:
+    return (tuple(item.shape), tuple(item.padding), item.quality, item.lossless)
+
+
+def fingerprint(net: CodecNet) -> bytes:
+    """First 16 bytes of sha256 over the config JSON (sorted keys) and the weights in sorted name order."""
+    h = hashlib.sha256(json.dumps(net.config.to_dict(), sort_keys=True).encode())
+    state = net.state_dict()
+    for key in sorted(state):
+        h.update(state[key].detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.digest()[:16]
+
+
+# -- helpers ------------------------------------------------------------------------------------------------
+
+
+def _item_geometry(item: Item, what: str) -> tuple[int, int, int]:
+    shape = tuple(item.shape)
+    if item.dtype != "uint8" or len(shape) not in (2, 3) or (len(shape) == 3 and shape[2] not in (1, 3)):
+        raise DataError(f"{what} is a {item.dtype} array of shape {shape}, not an image this codec makes")
+    if len(item.padding) != 2 or min(shape[:2]) < 1:
+        raise DataError(f"{what} has shape {shape} and padding {item.padding}; not an image this codec makes")
+    return shape[0], shape[1], shape[2] if len(shape) == 3 else 1
+
+
+def _to_uint8(x: Tensor) -> np.ndarray:
+    return torch.round(x.clamp(0, 1) * 255).to(torch.uint8).numpy()
+
+
+def _seed(random_state: Any) -> int:
+    if random_state is None:
+        return int(np.random.default_rng().integers(2**31 - 1))
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(2**31 - 1))
+    return int(random_state)
+
+
+def _as_list(images: Any) -> list:
+    if isinstance(images, list | tuple):
+        if not images:
+            raise DataError("got an empty list of images; give at least one image")
+        return list(images)
+    arr = np.asarray(images)
+    if arr.ndim not in (3, 4) or arr.size == 0:
+        raise DataError(
+            f"expected images as an array (N, H, W) or (N, H, W, 3), or a list; got shape {arr.shape}"
+        )
+    return list(arr)
+
+
+def _as_uint8(image: Any, what: str) -> np.ndarray:
+    """An 8-bit image (H, W) or (H, W, C): uint8, or integers that all lie in 0..255."""
+    arr = np.asarray(image)
+    if arr.ndim not in (2, 3) or arr.size == 0 or (arr.ndim == 3 and arr.shape[-1] not in (1, 3)):
+        raise DataError(f"{what} has shape {arr.shape}; expected a grayscale (H, W) or RGB (H, W, 3) image")
+    if arr.dtype == np.uint8:
+        return arr[..., 0] if arr.ndim == 3 and arr.shape[-1] == 1 else arr
+    if not np.issubdtype(arr.dtype, np.integer) or arr.min() < 0 or arr.max() > 255:
+        kind = "float" if np.issubdtype(arr.dtype, np.floating) else str(arr.dtype)
+        raise DataError(
+            f"{what} is {kind} data{'' if kind != 'float' else ''}; the codec takes 8-bit images: uint8, or "
+            "integers in 0..255 (for floats in [0, 1] use np.round(x * 255).astype(np.uint8))"
+        )
+    out = arr.astype(np.uint8)
+    return out[..., 0] if out.ndim == 3 and out.shape[-1] == 1 else out
+
+
+def _training_data(pictures: list[np.ndarray], crop: int, stride: int, batch_size: int) -> Any:
+    """A tensor of whole images when they share a shape no larger than ``crop``, else a crop sampler."""
+    shapes = {p.shape for p in pictures}
+    if len(shapes) == 1 and max(pictures[0].shape[:2]) <= crop:
+        x = torch.from_numpy(np.stack([p.reshape(*p.shape[:2], -1) for p in pictures])).permute(0, 3, 1, 2)
+        x = x.float() / 255  # (N, C, H, W)
+        h, w = x.shape[-2:]
+        if h % stride or w % stride:
+            x = F.pad(x, (0, -w % stride, 0, -h % stride), mode="replicate")
+        return x
+
+    def batch(gen: torch.Generator) -> Tensor:
+        out = []
+        for i in torch.randint(len(pictures), (batch_size,), generator=gen).tolist():
+            p = (
+                torch.from_numpy(pictures[i].reshape(*pictures[i].shape[:2], -1)).permute(2, 0, 1).float()
+                / 255
+            )
+            h, w = p.shape[-2:]
+            if h < crop or w < crop:
+                p = F.pad(p[None], (0, max(0, crop - w), 0, max(0, crop - h)), mode="replicate")[0]
+                h, w = p.shape[-2:]
+            top = int(torch.randint(h - crop + 1, (1,), generator=gen))
+            left = int(torch.randint(w - crop + 1, (1,), generator=gen))
+            out.append(p[:, top : top + crop, left : left + crop])
+        return torch.stack(out)  # (B, C, crop, crop)
+
+    return batch
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR in dB between two uint8 images or stacks (inf when equal)."""
+    mse = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
+    return math.inf if mse == 0 else 10 * math.log10(255**2 / mse)

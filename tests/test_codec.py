@@ -1,0 +1,386 @@
+"""The learned codec: entropy model, range coding, lossless/near-lossless/lossy round trips, files, errors."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aekit.codec import CodecNet, CodecNetConfig, EntropyBottleneck, train_codec
+from aekit.codec.codec import ImageCodec, fingerprint, psnr
+from aekit.codec.coding import StreamDecoder, StreamEncoder, fixed_model
+from aekit.codec.container import ArchiveReader, Item
+from aekit.codec.network import GDN
+from aekit.codec.pixels import GROUP_PARITY, bin_values, binned, group_map, value_pmf
+from aekit.codec.training import rd_loss
+from aekit.errors import ConfigError, DataError, ModelFileError
+
+TINY = dict(hidden=8, latent=4, stages=2, pixel_width=8, pixel_layers=2, pixel_mixtures=2, batch_size=8)
+# quality 1-2: latent only; 3: latent + pixels in bins of 5 (max error 4); 4: bins of 2
+QUALITIES = [(0, 0), (2, 0), (1, 5), (2, 2)]
+
+
+def _blobs(n: int, h: int, w: int, seed: int = 0, channels: int = 1) -> np.ndarray:
+    """Smooth random images with flat black backgrounds, a little like scans: (n, h, w[, 3]) uint8."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:h, :w]
+    out = np.zeros((n, h, w, channels))
+    for i in range(n):
+        for _ in range(2):
+            cy, cx, r = rng.uniform(0, h), rng.uniform(0, w), rng.uniform(2, 5)
+            out[i] += np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * r * r))[..., None] * rng.uniform(
+                0.5, 1.0, channels
+            )
+    img = np.round(np.clip(out, 0, 1) * 255).astype(np.uint8)
+    return img[..., 0] if channels == 1 else img
+
+
+@pytest.fixture(scope="module")
+def images() -> np.ndarray:
+    return _blobs(40, 16, 16)
+
+
+@pytest.fixture(scope="module")
+def codec(images) -> ImageCodec:
+    return ImageCodec(
+        **TINY,
+        lambdas=(0.01, 0.05, 0.2),
+        qualities=QUALITIES,
+        pixel_train_bins=(1, 2, 5),
+        steps=20,
+        random_state=0,
+    ).fit(images)
+
+
+def _test_images() -> list[np.ndarray]:
+    rng = np.random.default_rng(1)
+    return [
+        _blobs(1, 16, 16, seed=5)[0],
+        _blobs(1, 13, 7, seed=6)[0],  # needs padding on both axes
+        np.zeros((5, 9), np.uint8),
+        np.full((4, 4), 255, np.uint8),
+        rng.integers(0, 256, (6, 11), dtype=np.uint8),  # noise: nothing to predict
+        np.zeros((1, 1), np.uint8),
+    ]
+
+
+def _sha(a: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(a).tobytes() + str(a.shape).encode()).hexdigest()
+
+
+# -- the pieces -------------------------------------------------------------------------------------------
+
+
+def test_gdn_normalises_and_its_inverse_multiplies():
+    x = torch.randn(2, 4, 5, 5)
+    gdn, igdn = GDN(4), GDN(4, inverse=True)
+    y = gdn(x)
+    norm = torch.sqrt(
+        gdn.beta.abs().view(1, -1, 1, 1) + 1e-6 + torch.einsum("ij,bjhw->bihw", gdn.gamma.abs(), x * x)
+    )
+    assert torch.allclose(y, x / norm, atol=1e-6)
+    assert torch.allclose(igdn(x), x * norm, atol=1e-5)
+    # parameters stay usable after a gradient step pushes them negative: they enter through abs
+    with torch.no_grad():
+        gdn.beta.fill_(-1.0)
+    assert torch.isfinite(gdn(x)).all()
+
+
+def test_entropy_bottleneck_is_a_distribution_and_its_tables_cover_it():
+    eb = EntropyBottleneck(3)
+    grid = torch.arange(-200, 201, dtype=torch.float32).view(1, 1, -1, 1).expand(1, 3, -1, 1)
+    p = eb.likelihood(grid)  # (1, 3, 401, 1)
+    assert torch.allclose(p.sum(dim=2), torch.ones(1, 3, 1), atol=1e-3)
+    eb.update_tables()
+    assert eb.pmfs.dtype == torch.float64 and eb.pmfs.shape[0] == 3
+    assert torch.allclose(eb.pmfs.sum(dim=1), torch.ones(3, dtype=torch.float64))
+    y = torch.tensor([[[[-1e6]], [[0.0]], [[1e6]]]])  # far outside the range: clamped, never an error
+    s = eb.symbols(y)
+    assert s.min() >= 0 and (s[0, :, 0, 0] < eb.lengths.numpy()).all()
+    assert eb.values(s)[0, 1, 0, 0] == 0.0
+    noisy, lik = eb(torch.zeros(2, 3, 4, 4), training=True)
+    assert not torch.equal(noisy, torch.zeros_like(noisy)) and (lik > 0).all()
+    rounded, _ = eb(torch.full((1, 3, 2, 2), 0.4), training=False)
+    assert torch.equal(rounded, torch.zeros_like(rounded))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 60), st.integers(2, 12), st.floats(0.05, 3.0)), min_size=1, max_size=3),
+    st.integers(0, 2**31 - 1),
+)
+def test_range_coding_round_trips_every_block_and_trims_exactly(blocks, seed):
+    rng = np.random.default_rng(seed)
+    enc, coded, info = StreamEncoder(), [], 0.0
+    for n, alphabet, concentration in blocks:
+        p = rng.dirichlet(np.full(alphabet, concentration), size=n)
+        s = np.array([rng.choice(alphabet, p=row) for row in p], dtype=np.int64)
+        enc.encode(s, p)
+        coded.append((s, p))
+        info += float(-np.log2(np.maximum(p[np.arange(n), s], 1e-12)).sum()) if n else 0.0
+    # an i.i.d. block under one fixed model (how latent channels are coded) in the same stream
+    table = rng.dirichlet(np.ones(5))
+    iid = rng.choice(5, size=int(rng.integers(0, 40)), p=table)
+    enc.encode_iid(iid, fixed_model(table))
+    info += float(-np.log2(table[iid]).sum())
+    data = enc.finish()
+    dec = StreamDecoder(data)
+    for s, p in coded:
+        assert np.array_equal(dec.decode(p), s)
+    assert np.array_equal(dec.decode_iid(fixed_model(table), len(iid)), iid)
+    # the trimmed stream is within a few bytes of the information content (plus fixed-point rounding)
+    assert len(data) <= info / 8 * 1.02 + 6
+
+
+def test_a_damaged_stream_is_a_data_error_or_other_symbols_never_a_crash():
+    rng = np.random.default_rng(0)
+    p = rng.dirichlet(np.ones(6), size=50)
+    s = np.array([rng.choice(6, p=row) for row in p])
+    enc = StreamEncoder()
+    enc.encode(s, p)
+    data = bytearray(enc.finish())
+    for k in range(len(data)):
+        bad = bytearray(data)
+        bad[k] ^= 0xFF
+        try:
+            out = StreamDecoder(bytes(bad)).decode(p)
+        except DataError:
+            continue
+        assert out.shape == s.shape and out.min() >= 0 and out.max() < 6
+
+
+def test_pixel_groups_and_pmfs():
+    g = group_map(4, 6)
+    for k, (pr, pc) in enumerate(GROUP_PARITY):
+        assert (g[pr::2, pc::2] == k).all()
+    params = torch.tensor(
+        [[0.0, 0.0, 0.2, 0.8, -3.0, -5.0], [1.0, -2.0, 0.0, 1.0, -6.0, -6.0]]
+    )  # (2, 3K), K=2
+    pmf = value_pmf(params, 2)
+    assert pmf.shape == (2, 256) and np.allclose(pmf.sum(axis=1), 1.0)
+    assert pmf[1, 0] > 0.5 * np.exp(-2) / (1 + np.exp(-2))  # the tail below 0 lands in the bin of value 0
+    mass = binned(pmf, 5)
+    assert mass.shape == (2, 52) and np.allclose(mass.sum(axis=1), 1.0)
+    assert np.allclose(value_pmf(params, 2, 5), mass, atol=1e-6)  # bins straight from the mixture
+    lo = np.arange(0, 256, 5)
+    for hist in (None, np.bincount([0, 0, 0, 255, 7, 7], minlength=256)):
+        value = bin_values(5, hist)
+        assert ((value >= lo) & (value <= np.minimum(lo + 4, 255))).all()
+    assert bin_values(5, np.bincount([0, 0, 0, 4], minlength=256))[0] == 1  # (0+0+0+4)/4
+    assert list(bin_values(5)[:2]) == [2, 7]  # uniform: the centres
+
+
+# -- the estimator -----------------------------------------------------------------------------------------
+
+
+def test_lossless_round_trip_is_bit_exact_on_every_test_image(codec):
+    tests = _test_images()
+    items = codec.compress(tests, lossless=True)
+    assert all(it.lossless and it.quality == 0 and it.dtype == "uint8" for it in items)
+    out = codec.decompress(items)
+    assert [_sha(a) for a in out] == [_sha(a) for a in tests]
+    # one item alone decodes the same as inside a batch, and on a different thread count
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert _sha(codec.decode(items[1])) == _sha(tests[1])
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_items_coded_in_a_batch_decode_alone_and_in_any_company(codec):
+    """Same-shape images share network passes (a coding batch of 16 places); each item's probabilities
+    must not depend on its batch-mates, or decoding one item alone would fail."""
+    x = _blobs(21, 12, 12, seed=11)
+    for quality, lossless in ((4, False), (3, False), (1, True)):
+        items = codec.compress(x, quality=quality, lossless=lossless)
+        together = codec.decompress(items)
+        alone = np.stack([codec.decode(it) for it in items])
+        shuffled = codec.decompress([items[k] for k in (20, 3, 17, 0)])
+        assert np.array_equal(together, alone)
+        assert np.array_equal(shuffled, together[[20, 3, 17, 0]])
+        if lossless:
+            assert np.array_equal(together, x)
+
+
+def test_lossless_rgb_round_trip_is_bit_exact():
+    rgb = _blobs(12, 8, 8, channels=3)
+    c = ImageCodec(**TINY, lambdas=(0.05,), steps=5, random_state=0).fit(rgb)
+    tests = [rgb[0], _blobs(1, 5, 7, seed=3, channels=3)[0]]
+    out = c.decompress(c.compress(tests, lossless=True))
+    assert [_sha(a) for a in out] == [_sha(a) for a in tests]
+    lossy = c.decompress(c.compress(rgb[:2], quality=1))
+    assert lossy.shape == (2, 8, 8, 3) and lossy.dtype == np.uint8
+
+
+def test_near_lossless_qualities_bound_the_error(codec):
+    tests = _test_images()
+    for quality, bins in ((3, 5), (4, 2)):
+        out = codec.decompress(codec.compress(tests, quality=quality))
+        for a, b in zip(tests, out, strict=True):
+            assert a.shape == b.shape
+            assert np.abs(a.astype(int) - b.astype(int)).max() <= bins - 1
+
+
+def test_lossy_qualities_give_images_of_the_input_shape_deterministically(codec, images):
+    test = images[:6]
+    sizes = []
+    for q in (1, 2):
+        items = codec.compress(test, quality=q)
+        again = codec.compress(test, quality=q)
+        assert [i.payload for i in items] == [i.payload for i in again]
+        out = codec.decompress(items)
+        assert out.shape == test.shape and out.dtype == np.uint8
+        assert all(it.padding == (0, 0) and it.quality == q for it in items)
+        sizes.append(sum(len(i.payload) for i in items))
+    odd = codec.compress(np.zeros((10, 7), np.uint8), quality=1)[0]
+    assert odd.padding == (2, 1) and codec.decode(odd).shape == (10, 7)
+
+
+def test_fit_is_reproducible_and_training_lowers_the_loss(images):
+    a = ImageCodec(**TINY, lambdas=(0.05,), steps=12, random_state=3).fit(images)
+    b = ImageCodec(**TINY, lambdas=(0.05,), steps=12, random_state=3).fit(images)
+    assert a.fingerprint_ == b.fingerprint_ and len(a.fingerprint_) == 16
+    c = ImageCodec(**TINY, lambdas=(0.05,), steps=12, random_state=4).fit(images)
+    assert c.fingerprint_ != a.fingerprint_
+    x = torch.from_numpy(images[:16]).float().div(255).unsqueeze(1)
+    net = CodecNet(CodecNetConfig(hidden=8, latent=4, stages=2, lambdas=(0.05,), pixel_width=8))
+
+    def loss() -> float:
+        torch.manual_seed(0)  # the same quantisation noise before and after
+        net.train()
+        with torch.no_grad():
+            return float(rd_loss(net, x, 0, torch.zeros(16, dtype=torch.int64))["loss"])
+
+    before = loss()
+    train_codec(net, x, steps=30, batch_size=16, lr=3e-3)
+    assert loss() < 0.8 * before
+
+
+def test_train_codec_takes_a_batch_function_and_refreshes_tables():
+    net = CodecNet(CodecNetConfig(hidden=4, latent=2, stages=1, lambdas=(0.1, 0.3), pixel_width=4))
+    before = net.bottlenecks[0].pmfs.clone()
+    history = train_codec(net, lambda gen: torch.rand(4, 1, 8, 8, generator=gen), steps=3, log_every=2)
+    assert [row["step"] for row in history] == [2, 3] and not net.training
+    assert net.bottlenecks[0].pmfs.shape != before.shape
+
+
+def test_save_load_round_trip_float32_and_float16(codec, images, tmp_path):
+    path = tmp_path / "c.aek"
+    codec.save(path)
+    loaded = ImageCodec.load(path)
+    assert loaded.fingerprint_ == codec.fingerprint_ and loaded.name_ == str(path.resolve())
+    items = codec.compress(images[:3], lossless=True)
+    assert _sha(loaded.decompress(items)) == _sha(images[:3])
+    assert loaded.get_params()["qualities"] == [list(q) for q in QUALITIES]
+    half = ImageCodec(**TINY, lambdas=(0.05,), steps=3, random_state=0).fit(images)
+    half.save(tmp_path / "h.aek", weights="float16")
+    again = ImageCodec.load(tmp_path / "h.aek")
+    assert again.fingerprint_ == half.fingerprint_ == fingerprint(again.net_)
+    assert (tmp_path / "h.aek").stat().st_size < path.stat().st_size
+    arch = tmp_path / "a.aez"
+    half.compress_to(arch, images[:2], quality=1)
+    assert again.decompress(arch).shape == (2, 16, 16)
+
+
+def test_archives_refuse_another_model_naming_both_fingerprints(codec, images, tmp_path):
+    arch = tmp_path / "x.aez"
+    size = codec.compress_to(arch, list(images[:3]), quality=2, codec_name="mine", meta={"k": 1})
+    assert size == arch.stat().st_size
+    with ArchiveReader(arch) as r:
+        assert r.codec_name == "mine" and r.meta == {"k": 1} and len(r) == 3
+        assert r.fingerprint == codec.fingerprint_
+    other = ImageCodec(**TINY, lambdas=(0.05,), steps=2, random_state=9).fit(images)
+    with pytest.raises(DataError, match=codec.fingerprint_.hex()) as info:
+        other.decompress(arch)
+    assert other.fingerprint_.hex() in str(info.value) and "mine" in str(info.value)
+
+
+def test_damaged_files_are_model_file_errors(codec, tmp_path):
+    path = tmp_path / "c.aek"
+    codec.save(path)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x40
+    (tmp_path / "bad.aek").write_bytes(bytes(data))
+    with pytest.raises(ModelFileError):
+        ImageCodec.load(tmp_path / "bad.aek")
+    with pytest.raises(ModelFileError, match="no such"):
+        ImageCodec.load(tmp_path / "missing.aek")
+
+
+@pytest.mark.parametrize(
+    "data, match",
+    [
+        (np.zeros((2, 8, 8, 3), np.uint8), "RGB"),
+        (np.zeros((2, 8, 8), np.float32), "8-bit"),
+        (np.full((2, 8, 8), 300, np.int64), "8-bit"),
+        (np.full((2, 8, 8), -1, np.int64), "8-bit"),
+        ([], "no images"),
+        (np.zeros((0, 8, 8), np.uint8), "shape"),
+        (np.zeros((2, 3, 8, 8, 1), np.uint8), "shape"),
+    ],
+)
+def test_bad_images_say_what_to_fix(codec, data, match):
+    with pytest.raises(DataError, match=match):
+        codec.compress(data, quality=1)
+
+
+def test_integer_images_in_range_are_accepted(codec):
+    x = np.arange(64, dtype=np.int64).reshape(8, 8) * 3
+    out = codec.decompress(codec.compress(x, lossless=True))
+    assert np.array_equal(out[0], x.astype(np.uint8))
+
+
+@pytest.mark.parametrize("quality", [0, 5, 2.5, True, "8"])
+def test_bad_quality_says_the_range(codec, images, quality):
+    with pytest.raises(ConfigError, match="from 1"):
+        codec.compress(images[:1], quality=quality)
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        (dict(stages=2, crop=30), "multiple"),
+        (dict(lambdas=(0.1, -1.0)), "lambdas"),
+        (dict(qualities=[(9, 0)]), "quality 1"),
+        (dict(epochs=0), "epochs"),
+        (dict(batch_size=0), "batch_size"),
+    ],
+)
+def test_bad_settings_say_what_to_fix(images, params, match):
+    with pytest.raises(ConfigError, match=match):
+        ImageCodec(**{**TINY, **params, "steps": 1}).fit(images)
+
+
+def test_items_that_do_not_fit_the_codec_are_refused(codec):
+    good = codec.compress(np.zeros((8, 8), np.uint8), quality=1)[0]
+    cases = [
+        (Item((8, 8, 3), "uint8", (0, 0), 1, False, good.payload), "RGB"),
+        (Item((8, 8), "float32", (0, 0), 1, False, good.payload), "not an image"),
+        (Item((8, 8), "uint8", (1, 0), 1, False, good.payload), "padding"),
+        (Item((8, 8), "uint8", (0, 0), 9, False, good.payload), "quality 9"),
+    ]
+    for item, match in cases:
+        with pytest.raises(DataError, match=match):
+            codec.decode(item)
+
+
+def test_psnr_helper():
+    a = np.zeros((4, 4), np.uint8)
+    assert psnr(a, a) == float("inf")
+    assert abs(psnr(a, a + 1) - 48.1308) < 1e-3
+
+
+def test_long_streams_are_kept_whole_and_round_trip():
+    rng = np.random.default_rng(2)
+    p = np.full((6000, 256), 1 / 256)
+    s = rng.integers(0, 256, 6000)
+    enc = StreamEncoder()
+    enc.encode(s, p)
+    data = enc.finish()
+    assert len(data) % 4 == 0 and len(data) >= 6000  # 8 bits per symbol, no trimming above 4 KB
+    assert np.array_equal(StreamDecoder(data).decode(p), s)

@@ -1,0 +1,221 @@
+"""``aekit train --task compress``, ``aekit compress`` and ``aekit decompress``, end to end through main()."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from aekit.cli.main import main
+from aekit.codec.container import ArchiveReader
+
+TINY = [
+    "--hidden",
+    "8",
+    "--latent",
+    "4",
+    "--stages",
+    "2",
+    "--steps",
+    "8",
+    "--batch-size",
+    "8",
+    "--lambda",
+    "0.02,0.2",
+]
+
+
+def _blobs(n: int, h: int, w: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:h, :w]
+    out = np.zeros((n, h, w))
+    for i in range(n):
+        cy, cx, r = rng.uniform(0, h), rng.uniform(0, w), rng.uniform(2, 5)
+        out[i] = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * r * r))
+    return np.round(out * 255).astype(np.uint8)
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(np.asarray(Image.open(path)).tobytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory) -> Path:
+    """A folder with training data, a trained codec (codec.aek) and a few PNGs of odd sizes."""
+    root = tmp_path_factory.mktemp("codec-cli")
+    np.save(root / "train.npy", _blobs(24, 16, 16))
+    argv = [
+        "train",
+        "--task",
+        "compress",
+        "--data",
+        str(root / "train.npy"),
+        "--out",
+        str(root / "codec.aek"),
+    ]
+    assert main([*argv, "--runs", str(root / "runs"), "--quiet", *TINY]) == 0
+    photos = root / "photos"
+    photos.mkdir()
+    for k, (h, w) in enumerate([(16, 16), (13, 7), (5, 21)]):
+        Image.fromarray(_blobs(1, h, w, seed=k + 10)[0]).save(photos / f"im{k}.png")
+    return root
+
+
+def test_help_lists_the_options(capsys):
+    for verb in ("compress", "decompress"):
+        assert main([verb, "--help"]) == 0
+        assert "--model" in capsys.readouterr().out or verb == "compress"
+    assert main(["train", "--help"]) == 0
+    assert "--lambda" in capsys.readouterr().out
+
+
+def test_train_writes_a_codec(work, capsys):
+    assert (work / "codec.aek").is_file()
+    assert main(["info", str(work / "codec.aek")]) in (0, 2)  # info may not know codecs; it must not crash
+    capsys.readouterr()
+
+
+def test_lossless_files_round_trip_bit_exact(work, tmp_path, capsys):
+    files = sorted((work / "photos").glob("*.png"))
+    arch = tmp_path / "b.aez"
+    assert main(["compress", str(work / "codec.aek"), *map(str, files), "-o", str(arch), "--lossless"]) == 0
+    assert "compressed 3 image(s)" in capsys.readouterr().out
+    with ArchiveReader(arch) as r:
+        assert [it.name for it in r] == [f.name for f in files]
+        assert r.meta["codec"] == str((work / "codec.aek").resolve())
+    assert main(["decompress", str(arch), "-o", str(tmp_path / "out")]) == 0
+    for f in files:
+        assert _sha(tmp_path / "out" / f.name) == _sha(f)
+
+
+def test_folder_in_lossy_out_with_quality(work, tmp_path, capsys):
+    arch = tmp_path / "q.aez"
+    assert (
+        main(["compress", str(work / "codec.aek"), str(work / "photos"), "-o", str(arch), "--quality", "1"])
+        == 0
+    )
+    with ArchiveReader(arch) as r:
+        assert len(r) == 3 and {it.quality for it in r} == {1}
+    assert main(["decompress", str(arch), "-o", str(tmp_path / "o"), "--quiet"]) == 0
+    out = np.asarray(Image.open(tmp_path / "o" / "im1.png"))
+    assert out.shape == (13, 7) and out.dtype == np.uint8
+    capsys.readouterr()
+
+
+def test_npy_stack_round_trip_and_model_override(work, tmp_path, capsys):
+    stack = _blobs(5, 12, 12, seed=3)
+    np.save(tmp_path / "s.npy", stack)
+    arch = tmp_path / "s.aez"
+    assert (
+        main(["compress", str(work / "codec.aek"), str(tmp_path / "s.npy"), "-o", str(arch), "--lossless"])
+        == 0
+    )
+    with ArchiveReader(arch) as r:
+        assert r.meta["source"] == "s.npy" and r.meta["stack_shape"] == [5, 12, 12]
+    moved = tmp_path / "moved.aek"
+    moved.write_bytes((work / "codec.aek").read_bytes())
+    out = tmp_path / "back.npy"
+    assert main(["decompress", str(arch), "-o", str(out), "--model", str(moved)]) == 0
+    assert np.array_equal(np.load(out), stack)
+    # a folder output names the stack's items by position
+    assert main(["decompress", str(arch), "-o", str(tmp_path / "f"), "--quiet"]) == 0
+    assert sorted(p.name for p in (tmp_path / "f").iterdir())[0] == "item_00000.png"
+    capsys.readouterr()
+
+
+def _one_line_error(capsys, argv, *matches):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith("aekit: error:"), err
+    for m in matches:
+        assert m in err, err
+
+
+def test_bad_inputs_are_one_line_and_exit_2(work, tmp_path, capsys):
+    codec = str(work / "codec.aek")
+    im = str(work / "photos" / "im0.png")
+    arch = tmp_path / "a.aez"
+    assert main(["compress", codec, im, "-o", str(arch), "--quiet"]) == 0
+    _one_line_error(
+        capsys, ["compress", codec, str(tmp_path / "missing.png"), "-o", str(tmp_path / "x.aez")], "no such"
+    )
+    _one_line_error(
+        capsys, ["compress", str(tmp_path / "none.aek"), im, "-o", str(tmp_path / "x.aez")], "no such codec"
+    )
+    _one_line_error(capsys, ["compress", codec, im, "-o", im], "refusing to overwrite")
+    _one_line_error(
+        capsys, ["compress", codec, im, "-o", str(tmp_path / "x.aez"), "--quality", "9"], "quality"
+    )
+    rgb = tmp_path / "rgb.png"
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(rgb)
+    _one_line_error(capsys, ["compress", codec, str(rgb), "-o", str(tmp_path / "x.aez")], "rgb.png", "RGB")
+    np.save(tmp_path / "f.npy", np.zeros((2, 8, 8), np.float32))
+    _one_line_error(
+        capsys, ["compress", codec, str(tmp_path / "f.npy"), "-o", str(tmp_path / "x.aez")], "8-bit"
+    )
+    assert not (tmp_path / "x.aez").exists()  # nothing half-written is left behind
+    # a corrupted archive
+    data = bytearray(arch.read_bytes())
+    data[len(data) // 2] ^= 0x10
+    bad = tmp_path / "bad.aez"
+    bad.write_bytes(bytes(data))
+    _one_line_error(capsys, ["decompress", str(bad), "-o", str(tmp_path / "o")], "bad.aez")
+    _one_line_error(
+        capsys, ["decompress", str(tmp_path / "nope.aez"), "-o", str(tmp_path / "o")], "no such archive"
+    )
+    _one_line_error(capsys, ["decompress", im, "-o", str(tmp_path / "o")], "im0.png")
+    _one_line_error(
+        capsys, ["decompress", str(arch), "-o", str(arch.with_suffix(".npy")), "--model", im], "im0.png"
+    )
+
+
+def test_wrong_model_names_both_fingerprints(work, tmp_path, capsys):
+    from aekit.codec.codec import ImageCodec
+
+    other = tmp_path / "other.aek"
+    argv = [
+        "train",
+        "--task",
+        "compress",
+        "--data",
+        str(work / "train.npy"),
+        "--out",
+        str(other),
+        "--seed",
+        "7",
+    ]
+    assert main([*argv, "--runs", str(tmp_path / "runs"), "--quiet", *TINY]) == 0
+    arch = tmp_path / "a.aez"
+    assert main(["compress", str(work / "codec.aek"), str(work / "photos" / "im0.png"), "-o", str(arch)]) == 0
+    mine, theirs = ImageCodec.load(work / "codec.aek"), ImageCodec.load(other)
+    _one_line_error(
+        capsys,
+        ["decompress", str(arch), "-o", str(tmp_path / "o"), "--model", str(other)],
+        mine.fingerprint_.hex(),
+        theirs.fingerprint_.hex(),
+    )
+
+
+def test_a_missing_recorded_codec_asks_for_model(work, tmp_path, capsys):
+    moved = tmp_path / "gone.aek"
+    moved.write_bytes((work / "codec.aek").read_bytes())
+    arch = tmp_path / "a.aez"
+    assert main(["compress", str(moved), str(work / "photos" / "im0.png"), "-o", str(arch)]) == 0
+    moved.unlink()
+    _one_line_error(capsys, ["decompress", str(arch), "-o", str(tmp_path / "o")], "gone.aek", "--model")
+
+
+def test_train_refuses_resume(work, tmp_path, capsys):
+    argv = [
+        "train",
+        "--task",
+        "compress",
+        "--data",
+        str(work / "train.npy"),
+        "--out",
+        str(tmp_path / "c.aek"),
+    ]
+    _one_line_error(capsys, [*argv, "--resume", *TINY], "--resume")
