@@ -32,6 +32,7 @@ from aekit.codec.network import DEFAULT_LAMBDAS, CodecNet, CodecNetConfig
 from aekit.codec.pixels import GROUPS, bin_values, group_map, subpixel_params, value_pmf
 from aekit.codec.training import estimate_bits, train_codec
 from aekit.errors import ConfigError, DataError, ModelFileError
+from aekit.inputs import image_list, seed_of
 
 FORMAT = "aekit-codec"
 FORMAT_VERSION = 1
@@ -105,7 +106,7 @@ class ImageCodec(BaseEstimator):
         """Train on 8-bit images: an array (N, H, W[, 3]) or a list of images of any sizes."""
         from aekit.estimators.autoencoder import resolve_device
 
-        pictures = [_as_uint8(im, f"image {i}") for i, im in enumerate(_as_list(images))]
+        pictures = [_as_uint8(im, f"image {i}") for i, im in enumerate(image_list(images))]
         counts = {p.shape[2] if p.ndim == 3 else 1 for p in pictures}
         if len(counts) > 1:
             raise DataError("the training images mix grayscale and RGB; convert them all to one kind")
@@ -136,7 +137,7 @@ class ImageCodec(BaseEstimator):
                 f"crop={self.crop} must be a multiple of the stride 2**stages = {config.stride}; "
                 f"try crop={max(config.stride, self.crop // config.stride * config.stride)}."
             )
-        seed = _seed(self.random_state)
+        seed = seed_of(self.random_state)
         device = resolve_device(self.device)
         data = _training_data(pictures, self.crop, config.stride, self.batch_size)
         devices = [torch.cuda.current_device()] if device.startswith("cuda") else []
@@ -659,27 +660,6 @@ def _item_geometry(item: Item, what: str) -> tuple[int, int, int]:
 
 def _to_uint8(x: Tensor) -> np.ndarray:
     return torch.round(x.clamp(0, 1) * 255).to(torch.uint8).numpy()
-
-
-def _seed(random_state: Any) -> int:
-    if random_state is None:
-        return int(np.random.default_rng().integers(2**31 - 1))
-    if isinstance(random_state, np.random.RandomState):
-        return int(random_state.randint(2**31 - 1))
-    return int(random_state)
-
-
-def _as_list(images: Any) -> list:
-    if isinstance(images, list | tuple):
-        if not images:
-            raise DataError("got an empty list of images; give at least one image")
-        return list(images)
-    arr = np.asarray(images)
-    if arr.ndim not in (3, 4) or arr.size == 0:
-        raise DataError(
-            f"expected images as an array (N, H, W) or (N, H, W, 3), or a list; got shape {arr.shape}"
-        )
-    return list(arr)
 
 
 def _as_uint8(image: Any, what: str) -> np.ndarray:

@@ -163,11 +163,9 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         return self
 
     def _seed(self) -> int:
-        if self.random_state is None:
-            return int(np.random.default_rng().integers(2**31 - 1))  # fresh entropy; global RNG untouched
-        if isinstance(self.random_state, np.random.RandomState):
-            return int(self.random_state.randint(2**31 - 1))
-        return int(self.random_state)
+        from aekit.inputs import seed_of
+
+        return seed_of(self.random_state)
 
     def _model_settings(self, spec: DataSpec) -> dict[str, Any]:
         """The family's config fields, taken from this estimator's parameters of the same names."""

@@ -23,6 +23,7 @@ from torch import Tensor
 
 from aekit.errors import ConfigError, DataError, ModelFileError
 from aekit.estimators.autoencoder import resolve_device
+from aekit.inputs import image_list, seed_of
 from aekit.restore.network import RestorationNetConfig, RestorationUNet, luma
 from aekit.restore.tasks import MASKS, SCALES, TASKS, Observed, Settings, Task, augment, quantize
 
@@ -92,14 +93,14 @@ class ImageRestorer(BaseEstimator):
         from aekit.training import TrainConfig, Trainer
 
         task, settings = self._check_params()
-        pictures = [_to_float(im, f"image {i}") for i, im in enumerate(_as_list(images))]
+        pictures = [_to_float(im, f"image {i}") for i, im in enumerate(image_list(images))]
         channels = _common_channels(pictures)
         if task.needs_colour and channels != 3:
             raise DataError(
                 f"task={self.task!r} learns colour from colour images; got grayscale images. "
                 "Train it on RGB images (H, W, 3)."
             )
-        seed = _seed(self.random_state)
+        seed = seed_of(self.random_state)
         rng = np.random.default_rng(seed)
         data = torch.from_numpy(self._crops(pictures, rng))  # (N, C, crop, crop)
         n_val = int(round(len(data) * self.validation_fraction))
@@ -221,7 +222,7 @@ class ImageRestorer(BaseEstimator):
         if self.task_ is not TASKS[self.task]:  # set_params after fit would make restore lie
             raise ConfigError("the task changed after fitting; fit again or load the model file anew.")
         single = _is_single(images, self.channels_, self.task)
-        batch = [images] if single else _as_list(images)
+        batch = [images] if single else image_list(images)
         masks = _masks_for(mask, len(batch), self.task)
         out = [self._restore_one(im, m, tile, i) for i, (im, m) in enumerate(zip(batch, masks, strict=True))]
         if single:
@@ -379,28 +380,6 @@ def _window(length: int, overlap: int, device) -> Tensor:
 
 
 # -- input checks --------------------------------------------------------------------------------------------
-
-
-def _seed(random_state: Any) -> int:
-    if random_state is None:
-        return int(np.random.default_rng().integers(2**31 - 1))
-    if isinstance(random_state, np.random.RandomState):
-        return int(random_state.randint(2**31 - 1))
-    return int(random_state)
-
-
-def _as_list(images: Any) -> list:
-    if isinstance(images, list | tuple):
-        if not images:
-            raise DataError("got an empty list of images; give at least one image")
-        return list(images)
-    arr = np.asarray(images)
-    if arr.ndim not in (3, 4) or arr.size == 0:
-        raise DataError(
-            "expected images as an array (N, H, W) or (N, H, W, 3), or a list of images; "
-            f"got shape {arr.shape}"
-        )
-    return list(arr)
 
 
 def _is_single(images: Any, channels: int, task: str) -> bool:
