@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import importlib.metadata
 import json
 import math
 import os
@@ -546,7 +547,7 @@ def main() -> None:
             "aekit": aekit.__version__,
             "torch": torch.__version__,
             "numpy": np.__version__,
-            "constriction": "0.5.0",
+            "constriction": importlib.metadata.version("constriction"),
             "pillow": __import__("PIL").__version__,
         },
         "settings": {

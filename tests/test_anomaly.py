@@ -105,7 +105,8 @@ def test_score_is_the_mean_of_each_members_three_standardised_parts():
     total = np.zeros(len(x))
     for member, stats, reference in zip(det.estimators_, det.stats_, det.references_, strict=True):
         raw, codes = det._raw_scores(member, x)
-        near = NearestNeighbors(n_neighbors=5).fit(reference).kneighbors(codes)[0].mean(axis=1)
+        d = NearestNeighbors(n_neighbors=6).fit(reference).kneighbors(codes)[0]  # (N, 6)
+        near = np.where(d[:, :1] == 0, d[:, 1:], d[:, :5]).mean(axis=1)  # a training row is not its own
         total += _standardised(raw, stats["score"])
         total += 0.5 * _standardised(_mahalanobis(codes, stats), stats["distance"])
         total += 2.0 * _standardised(near, stats["neighbors"])
@@ -127,6 +128,17 @@ def test_refits_leave_out_the_rows_whose_codes_lie_farthest_out():
     _, codes = det._raw_scores(det.estimators_[2], x)
     np.testing.assert_allclose(det.references_[2], codes[kept], rtol=1e-6)
     assert not set(np.flatnonzero(y)) & set(kept)  # the planted outliers are all left out
+
+
+def test_a_training_row_is_not_its_own_neighbour():
+    x, _ = planted_table(n=60)
+    det = AnomalyDetector(**{**TINY, "refits": 0, "neighbors": 3}).fit(x)
+    _, codes = det._raw_scores(det.estimators_[0], x)
+    reference = det.references_[0].astype(np.float64)
+    gaps = np.linalg.norm(codes[:, None, :] - reference[None, :, :], axis=2)  # (N, N): row i is reference i
+    np.fill_diagonal(gaps, np.inf)  # every other training code, not itself
+    expected = np.sort(gaps, axis=1)[:, :3].mean(axis=1)
+    np.testing.assert_allclose(det._neighbor_distance(0, codes, 3), expected, rtol=1e-4)
 
 
 def test_large_training_sets_keep_a_capped_reference(monkeypatch):

@@ -319,7 +319,12 @@ class AnomalyDetector(BaseEstimator):
         if index[k] is None:  # built once per member, on first use (also after loading)
             index[k] = NearestNeighbors(n_neighbors=n_neighbors).fit(self.references_[k])
         self._neighbor_index = index
-        return index[k].kneighbors(codes, n_neighbors=n_neighbors)[0].mean(axis=1)
+        distances = index[k].kneighbors(codes, n_neighbors=n_neighbors + 1)[0]  # (N, n + 1), ascending
+        # A code found in the reference at distance 0 is that training row itself: it is not its own
+        # neighbour, as in the reference's centre (_fit_stats). Training rows then score as new rows do,
+        # and the threshold set on the training scores flags the intended share of new data.
+        itself = distances[:, :1] == 0
+        return np.where(itself, distances[:, 1:], distances[:, :-1]).mean(axis=1)
 
     def _combine(self, rows: np.ndarray, n_steps: int | None) -> np.ndarray:
         total = np.zeros(len(rows))
