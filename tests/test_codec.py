@@ -363,10 +363,56 @@ def test_items_that_do_not_fit_the_codec_are_refused(codec):
         (Item((8, 8), "float32", (0, 0), 1, False, good.payload), "not an image"),
         (Item((8, 8), "uint8", (1, 0), 1, False, good.payload), "padding"),
         (Item((8, 8), "uint8", (0, 0), 9, False, good.payload), "quality 9"),
+        # a hostile header: 30000 x 30000 pixels from a few bytes is refused before anything is allocated
+        (Item((30000, 30000), "uint8", (0, 0), 1, False, good.payload), "tiles of at most 4096"),
     ]
     for item, match in cases:
         with pytest.raises(DataError, match=match):
             codec.decode(item)
+
+
+def test_images_too_large_for_one_piece_are_refused_when_compressing(codec):
+    with pytest.raises(DataError, match="tiles of at most 4096"):
+        codec.compress(np.zeros((4097, 4097), np.uint8), quality=1)
+
+
+def _payload_fuzz(max_examples: int):
+    """Random damage to a real item's payload (the archive's CRC would catch it; here the codec sees it)."""
+
+    @settings(max_examples=max_examples, deadline=None, derandomize=True)
+    @given(data=st.data())
+    def check(codec, items, data):
+        item = items[data.draw(st.integers(0, len(items) - 1))]
+        payload = bytearray(item.payload)
+        for _ in range(data.draw(st.integers(1, 4))):
+            if payload and data.draw(st.booleans()):
+                payload[data.draw(st.integers(0, len(payload) - 1))] = data.draw(st.integers(0, 255))
+            else:
+                payload = payload[: data.draw(st.integers(0, len(payload)))]
+        bad = Item(item.shape, item.dtype, item.padding, item.quality, item.lossless, bytes(payload))
+        try:
+            out = codec.decode(bad)
+        except DataError:
+            return
+        assert out.shape == tuple(item.shape) and out.dtype == np.uint8
+
+    return check
+
+
+def _fuzz_items(codec) -> list:
+    images = [im for im in _test_images() if im.size > 1][:3]
+    return [codec.compress(im, quality=q)[0] for im in images for q in (1, 3)] + [
+        codec.compress(images[0], lossless=True)[0]
+    ]
+
+
+def test_decoding_damaged_payloads_gives_an_image_or_a_data_error_never_a_crash(codec):
+    _payload_fuzz(60)(codec, _fuzz_items(codec))
+
+
+@pytest.mark.slow
+def test_decoding_damaged_payloads_with_a_big_budget(codec):
+    _payload_fuzz(3000)(codec, _fuzz_items(codec))
 
 
 def test_psnr_helper():

@@ -48,6 +48,10 @@ LOSSLESS_QUALITY = 0  # the quality an item coded losslessly records
 # the same code paths and the probabilities agree to the last bit. Part of the format: do not change.
 CODING_BATCH = 16
 CODING_PIXELS = 1 << 16
+# The largest image coded in one piece (4096 x 4096): the pixel head's activations at full size take a few
+# GB. A file claiming more is refused before anything is allocated (a hostile header cannot make the
+# decoder ask for tens of GB), and compress refuses it too, so every archive it writes can be read.
+MAX_PIXELS = 1 << 24
 
 
 class ImageCodec(BaseEstimator):
@@ -447,6 +451,7 @@ class ImageCodec(BaseEstimator):
         return list(arr)
 
     def _check_image(self, arr: np.ndarray, what: str) -> np.ndarray:
+        _check_size(arr.shape[0], arr.shape[1], what)
         c = arr.shape[-1] if arr.ndim == 3 else 1
         if c != self.channels_:
             raise DataError(
@@ -655,7 +660,16 @@ def _item_geometry(item: Item, what: str) -> tuple[int, int, int]:
         raise DataError(f"{what} is a {item.dtype} array of shape {shape}, not an image this codec makes")
     if len(item.padding) != 2 or min(shape[:2]) < 1:
         raise DataError(f"{what} has shape {shape} and padding {item.padding}; not an image this codec makes")
+    _check_size(shape[0], shape[1], what)
     return shape[0], shape[1], shape[2] if len(shape) == 3 else 1
+
+
+def _check_size(h: int, w: int, what: str) -> None:
+    if h * w > MAX_PIXELS:
+        raise DataError(
+            f"{what} is {h} x {w} = {h * w:,} pixels, more than the {MAX_PIXELS:,} this codec codes in one "
+            "piece; cut the image into tiles of at most 4096 x 4096 and compress those"
+        )
 
 
 def _to_uint8(x: Tensor) -> np.ndarray:
