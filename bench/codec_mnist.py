@@ -459,7 +459,7 @@ def main() -> None:
     parser.add_argument("--latent", type=int, default=32)
     parser.add_argument("--pixel-width", type=int, default=32)
     parser.add_argument("--mixtures", type=int, default=3)
-    parser.add_argument("--lambdas", default="0.0003,0.0006,0.0012,0.0025,0.005,0.01,0.02,0.04")
+    parser.add_argument("--lambdas", default="0.0001,0.00015,0.0002,0.0003,0.0006,0.0012,0.005,0.04")
     parser.add_argument("--train-only", action="store_true", help="train, save to --model-out, stop")
     parser.add_argument("--workers", type=int, default=2, help="processes measuring qualities side by side")
     parser.add_argument("--test", type=int, default=None, help="measure on the first N test images only")
