@@ -16,11 +16,10 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import time
 from pathlib import Path
 
-from machine import cpu_model  # bench/machine.py: the script's folder is on sys.path
+from machine import machine  # bench/machine.py: the script's folder is on sys.path
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("AEKIT_DATA_DIR", str(ROOT.parent / "shared" / "datasets"))
@@ -66,9 +65,7 @@ def main() -> None:
         "command": "aekit " + " ".join(argv) + "  (run in-process by bench/compare_mnist.py, torch 1 thread)",
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="minutes"),
         "machine": {
-            "platform": platform.platform(),
-            "cpu": cpu_model(),
-            "cores": os.cpu_count(),
+            **machine(),
             "torch_threads": torch.get_num_threads(),
             "load_average_before_and_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
             "note": "shared 2-core VM with three other engineers' jobs running: timings are under contention",

@@ -15,3 +15,10 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown"
+
+
+def machine() -> dict[str, object]:
+    """The fields every benchmark's "machine" record starts with: platform, CPU model and core count."""
+    import os
+
+    return {"platform": platform.platform(), "cpu": cpu_model(), "cores": os.cpu_count()}

@@ -20,12 +20,11 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
-from machine import cpu_model  # bench/machine.py: the script's folder is on sys.path
+from machine import machine  # bench/machine.py: the script's folder is on sys.path
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("AEKIT_DATA_DIR", str(ROOT.parent / "shared" / "datasets"))
@@ -118,9 +117,7 @@ def main() -> None:
         "command": "PYTHONPATH=src .venv/bin/python bench/mnist_vs_pca.py --sizes " + args.sizes,
         "date": datetime.date.today().isoformat(),
         "machine": {
-            "platform": platform.platform(),
-            "cpu": cpu_model(),
-            "cores": os.cpu_count(),
+            **machine(),
             "torch_threads": torch.get_num_threads(),
         },
         "versions": {

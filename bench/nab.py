@@ -17,13 +17,12 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-from machine import cpu_model  # bench/machine.py: the script's folder is on sys.path
+from machine import machine  # bench/machine.py: the script's folder is on sys.path
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("AEKIT_DATA_DIR", ROOT.parent / "shared" / "datasets"))
@@ -94,9 +93,7 @@ def main() -> None:
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "command": "PYTHONPATH=src .venv/bin/python " + " ".join(["bench/nab.py", *sys.argv[1:]]),
         "machine": {
-            "platform": platform.platform(),
-            "cpu": cpu_model(),
-            "cores": os.cpu_count(),
+            **machine(),
             "torch_threads": 1,
             "note": "shared 2-core VM: other engineers' jobs ran at the same time, so seconds are rough",
         },

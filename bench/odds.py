@@ -19,13 +19,12 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-from machine import cpu_model  # bench/machine.py: the script's folder is on sys.path
+from machine import machine  # bench/machine.py: the script's folder is on sys.path
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("AEKIT_DATA_DIR", ROOT.parent / "shared" / "datasets"))
@@ -159,9 +158,7 @@ def summarise(rows: list[dict], methods: dict, args, commands: list[str]) -> dic
         "command": "bench/.venv-pyod/bin/python " + " ".join(["bench/odds.py", *sys.argv[1:]]),
         "commands": [*commands, "bench/.venv-pyod/bin/python " + " ".join(["bench/odds.py", *sys.argv[1:]])],
         "machine": {
-            "platform": platform.platform(),
-            "cpu": cpu_model(),
-            "cores": os.cpu_count(),
+            **machine(),
             "torch_threads": 1,
             "note": "shared 2-core VM: three other engineers ran jobs at the same time, so seconds are rough",
         },

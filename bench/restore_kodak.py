@@ -24,14 +24,13 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from machine import cpu_model  # bench/machine.py: the script's folder is on sys.path
+from machine import machine  # bench/machine.py: the script's folder is on sys.path
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("AEKIT_DATA_DIR", str(ROOT.parent / "shared" / "datasets"))
@@ -257,9 +256,7 @@ def main() -> None:
         "command": "PYTHONPATH=src .venv/bin/python bench/restore_kodak.py " + " ".join(sys.argv[1:]),
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": {
-            "platform": platform.platform(),
-            "cpu": cpu_model(),
-            "cores": os.cpu_count(),
+            **machine(),
             "torch_threads": 1,
         },
         "versions": {

@@ -23,13 +23,12 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-from machine import cpu_model  # bench/machine.py: the script's folder is on sys.path
+from machine import machine  # bench/machine.py: the script's folder is on sys.path
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("AEKIT_DATA_DIR", str(ROOT.parent / "shared" / "datasets"))
@@ -116,9 +115,7 @@ def main() -> None:
         "command": command,
         "date": datetime.date.today().isoformat(),
         "machine": {
-            "platform": platform.platform(),
-            "cpu": cpu_model(),
-            "cores": os.cpu_count(),
+            **machine(),
             "torch_threads": torch.get_num_threads(),
             "note": "shared with other jobs during the run: times are under contention",
         },

@@ -13,10 +13,10 @@ from sklearn.metrics import roc_auc_score
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from aekit import AnomalyDetector, AutoEncoder
-from aekit.cli.main import main
 from aekit.errors import ConfigError, DataError, ModelFileError
 from aekit.estimators.scaling import IQR_TO_STD, DataSpec, fit_spec
 from aekit.estimators.windows import sliding_windows, spread_scores
+from cli_helpers import assert_one_error, run
 
 TINY = {
     "epochs": 2,
@@ -326,19 +326,6 @@ def test_scikit_learn_estimator_checks(estimator, check):
 # -- the command line -------------------------------------------------------------------------------------
 
 TRAIN = ["--epochs", "2", "--hidden", "8", "--batch-size", "32", "--refits", "1", "--quiet"]
-
-
-def run(capsys, *argv) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_one_error(code: int, err: str, *words: str) -> None:
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert code == 2 and len(lines) == 1 and "Traceback" not in err, err
-    for word in words:
-        assert word in lines[0], lines[0]
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from PIL import Image
 from aekit.cli import inspect as inspect_verbs
 from aekit.cli import train as train_verb
 from aekit.cli.main import VERB_MODULES, build_parser, main
+from cli_helpers import assert_one_error, run
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
@@ -39,23 +40,6 @@ def in_tmp(tmp_path, monkeypatch):
     if SHARED.is_dir():
         monkeypatch.setenv("AEKIT_DATA_DIR", str(SHARED))
     monkeypatch.setenv("AEKIT_CACHE_DIR", str(tmp_path / "cache"))
-
-
-def run(capsys, *argv) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_one_error(code: int, err: str, *words: str) -> str:
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert code == 2, err
-    assert len(lines) == 1, err
-    assert "Traceback" not in err
-    assert lines[0].startswith("aekit"), lines[0]
-    for word in words:
-        assert word in lines[0], lines[0]
-    return lines[0]
 
 
 # -- data and models shared by the tests ---------------------------------------------------------------------

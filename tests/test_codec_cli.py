@@ -11,6 +11,7 @@ from PIL import Image
 
 from aekit.cli.main import main
 from aekit.codec.container import ArchiveReader
+from cli_helpers import one_line_error
 
 TINY = [
     "--hidden",
@@ -126,34 +127,26 @@ def test_npy_stack_round_trip_and_model_override(work, tmp_path, capsys):
     capsys.readouterr()
 
 
-def _one_line_error(capsys, argv, *matches):
-    assert main(argv) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and err.startswith("aekit: error:"), err
-    for m in matches:
-        assert m in err, err
-
-
 def test_bad_inputs_are_one_line_and_exit_2(work, tmp_path, capsys):
     codec = str(work / "codec.aek")
     im = str(work / "photos" / "im0.png")
     arch = tmp_path / "a.aez"
     assert main(["compress", codec, im, "-o", str(arch), "--quiet"]) == 0
-    _one_line_error(
+    one_line_error(
         capsys, ["compress", codec, str(tmp_path / "missing.png"), "-o", str(tmp_path / "x.aez")], "no such"
     )
-    _one_line_error(
+    one_line_error(
         capsys, ["compress", str(tmp_path / "none.aek"), im, "-o", str(tmp_path / "x.aez")], "no such codec"
     )
-    _one_line_error(capsys, ["compress", codec, im, "-o", im], "refusing to overwrite")
-    _one_line_error(
+    one_line_error(capsys, ["compress", codec, im, "-o", im], "refusing to overwrite")
+    one_line_error(
         capsys, ["compress", codec, im, "-o", str(tmp_path / "x.aez"), "--quality", "9"], "quality"
     )
     rgb = tmp_path / "rgb.png"
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(rgb)
-    _one_line_error(capsys, ["compress", codec, str(rgb), "-o", str(tmp_path / "x.aez")], "rgb.png", "RGB")
+    one_line_error(capsys, ["compress", codec, str(rgb), "-o", str(tmp_path / "x.aez")], "rgb.png", "RGB")
     np.save(tmp_path / "f.npy", np.zeros((2, 8, 8), np.float32))
-    _one_line_error(
+    one_line_error(
         capsys, ["compress", codec, str(tmp_path / "f.npy"), "-o", str(tmp_path / "x.aez")], "8-bit"
     )
     assert not (tmp_path / "x.aez").exists()  # nothing half-written is left behind
@@ -162,12 +155,12 @@ def test_bad_inputs_are_one_line_and_exit_2(work, tmp_path, capsys):
     data[len(data) // 2] ^= 0x10
     bad = tmp_path / "bad.aez"
     bad.write_bytes(bytes(data))
-    _one_line_error(capsys, ["decompress", str(bad), "-o", str(tmp_path / "o")], "bad.aez")
-    _one_line_error(
+    one_line_error(capsys, ["decompress", str(bad), "-o", str(tmp_path / "o")], "bad.aez")
+    one_line_error(
         capsys, ["decompress", str(tmp_path / "nope.aez"), "-o", str(tmp_path / "o")], "no such archive"
     )
-    _one_line_error(capsys, ["decompress", im, "-o", str(tmp_path / "o")], "im0.png")
-    _one_line_error(
+    one_line_error(capsys, ["decompress", im, "-o", str(tmp_path / "o")], "im0.png")
+    one_line_error(
         capsys, ["decompress", str(arch), "-o", str(arch.with_suffix(".npy")), "--model", im], "im0.png"
     )
 
@@ -191,7 +184,7 @@ def test_wrong_model_names_both_fingerprints(work, tmp_path, capsys):
     arch = tmp_path / "a.aez"
     assert main(["compress", str(work / "codec.aek"), str(work / "photos" / "im0.png"), "-o", str(arch)]) == 0
     mine, theirs = ImageCodec.load(work / "codec.aek"), ImageCodec.load(other)
-    _one_line_error(
+    one_line_error(
         capsys,
         ["decompress", str(arch), "-o", str(tmp_path / "o"), "--model", str(other)],
         mine.fingerprint_.hex(),
@@ -205,7 +198,7 @@ def test_a_missing_recorded_codec_asks_for_model(work, tmp_path, capsys):
     arch = tmp_path / "a.aez"
     assert main(["compress", str(moved), str(work / "photos" / "im0.png"), "-o", str(arch)]) == 0
     moved.unlink()
-    _one_line_error(capsys, ["decompress", str(arch), "-o", str(tmp_path / "o")], "gone.aek", "--model")
+    one_line_error(capsys, ["decompress", str(arch), "-o", str(tmp_path / "o")], "gone.aek", "--model")
 
 
 def test_train_refuses_resume(work, tmp_path, capsys):
@@ -218,4 +211,4 @@ def test_train_refuses_resume(work, tmp_path, capsys):
         "--out",
         str(tmp_path / "c.aek"),
     ]
-    _one_line_error(capsys, [*argv, "--resume", *TINY], "--resume")
+    one_line_error(capsys, [*argv, "--resume", *TINY], "--resume")

@@ -18,7 +18,6 @@ import torch
 from PIL import Image
 
 from aekit import AutoEncoder
-from aekit.cli.main import main
 from aekit.compare import (
     FILES,
     check_code_sizes,
@@ -29,6 +28,7 @@ from aekit.compare import (
 )
 from aekit.data import load
 from aekit.errors import ConfigError, DataError
+from cli_helpers import assert_one_error, run
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 TINY = {"hidden": (8,), "batch_size": 64}
@@ -63,21 +63,6 @@ def files(tmp_path_factory, digits) -> dict[str, Path]:
     np.save(folder / "unlabelled.npy", rng.random((120, 6)).astype(np.float32))
     frame.assign(label=np.arange(60) % 3).to_parquet(folder / "labelled.parquet")
     return {p.name: p for p in folder.iterdir()}
-
-
-def run(capsys, *argv) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_one_error(code: int, err: str, *words: str) -> None:
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert code == 2, err
-    assert len(lines) == 1 and lines[0].startswith("aekit"), err
-    assert "Traceback" not in err
-    for word in words:
-        assert word in lines[0], lines[0]
 
 
 # -- the library ------------------------------------------------------------------------------------------

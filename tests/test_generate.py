@@ -14,11 +14,11 @@ from PIL import Image
 
 from aekit import AutoEncoder, generate
 from aekit.cli import inspect as inspect_verbs
-from aekit.cli.main import main
 from aekit.data import load
 from aekit.errors import ConfigError, DataError
 from aekit.estimators import autoencoder as autoencoder_module
 from aekit.models import build_model
+from cli_helpers import assert_one_error, run
 
 TINY = dict(code_size=2, hidden=(8,), epochs=1, batch_size=32, random_state=0)
 
@@ -332,19 +332,6 @@ def test_bad_kl_warmup(digits, kind, warmup, message):
 
 
 # -- the command line -----------------------------------------------------------------------------------
-
-
-def run(capsys, *argv) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_one_error(code: int, err: str, *words: str) -> None:
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert code == 2 and len(lines) == 1 and "Traceback" not in err, err
-    for word in words:
-        assert word in lines[0], lines[0]
 
 
 def test_cli_sample_png_and_npy(models, tmp_path, capsys, vae):

@@ -14,6 +14,7 @@ from aekit.restore import ImageRestorer, psnr, ssim
 from aekit.restore.network import RestorationNetConfig, RestorationUNet, luma
 from aekit.restore.restorer import run_tiled
 from aekit.restore.tasks import MASKS, TASKS, Settings
+from cli_helpers import one_line_error
 
 TINY = {"width": 4, "depth": 1, "crop": 8, "epochs": 1, "batch_size": 16, "random_state": 0, "device": "cpu"}
 
@@ -263,55 +264,46 @@ def cli_model(fitted, tmp_path_factory):
     return path
 
 
-def _one_line_error(capsys, argv, match):
-    assert main(argv) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and err.startswith("aekit: error:")
-    assert match in err, err
-
-
 def test_cli_bad_inputs_are_one_line_and_exit_2(cli_model, images, tmp_path, capsys):
     gray = tmp_path / "gray.png"
     Image.fromarray(images[0, ..., 0]).save(gray)
-    _one_line_error(
-        capsys, ["restore", str(cli_model), str(gray), "-o", str(tmp_path / "o.png")], "takes RGB"
-    )
-    _one_line_error(
+    one_line_error(capsys, ["restore", str(cli_model), str(gray), "-o", str(tmp_path / "o.png")], "takes RGB")
+    one_line_error(
         capsys,
         ["restore", str(cli_model), str(tmp_path / "missing.png"), "-o", str(tmp_path / "o.png")],
         "no such",
     )
     text = tmp_path / "notes.txt"
     text.write_text("hello")
-    _one_line_error(
+    one_line_error(
         capsys, ["restore", str(cli_model), str(text), "-o", str(tmp_path / "o.png")], "not a PNG or JPEG"
     )
     fake = tmp_path / "fake.png"
     fake.write_text("not an image")
-    _one_line_error(
+    one_line_error(
         capsys, ["restore", str(cli_model), str(fake), "-o", str(tmp_path / "o.png")], "not a readable"
     )
-    _one_line_error(
+    one_line_error(
         capsys, ["restore", str(cli_model), str(gray), "-o", str(tmp_path / "o.bmp")], "not a PNG or JPEG"
     )
-    _one_line_error(capsys, ["restore", str(cli_model), str(gray), "-o", str(gray)], "refusing to overwrite")
+    one_line_error(capsys, ["restore", str(cli_model), str(gray), "-o", str(gray)], "refusing to overwrite")
     ae = tmp_path / "ae.aek"
     AutoEncoder(kind="dense", code_size=2, hidden=(4,), epochs=1, random_state=0).fit(
         images[:8, :4, :4]
     ).save(ae)
-    _one_line_error(
+    one_line_error(
         capsys, ["restore", str(ae), str(gray), "-o", str(tmp_path / "o.png")], "holds an autoencoder"
     )
-    _one_line_error(capsys, ["eval", str(cli_model), "--data", "digits"], "image restoration model")
+    one_line_error(capsys, ["eval", str(cli_model), "--data", "digits"], "image restoration model")
     assert main(["info", str(cli_model)]) == 0  # info describes every aekit file
     assert "denoise" in capsys.readouterr().out
 
 
 def test_cli_folder_refuses_its_own_folder_and_names_the_bad_file(cli_model, images, tmp_path, capsys):
     photos = _write_pngs(tmp_path / "photos", images[:2])
-    _one_line_error(capsys, ["restore", str(cli_model), str(photos), "-o", str(photos)], "input folder")
+    one_line_error(capsys, ["restore", str(cli_model), str(photos), "-o", str(photos)], "input folder")
     Image.fromarray(images[2, ..., 0]).save(photos / "z_gray.png")
-    _one_line_error(
+    one_line_error(
         capsys, ["restore", str(cli_model), str(photos), "-o", str(tmp_path / "out")], "z_gray.png"
     )
 
@@ -319,10 +311,10 @@ def test_cli_folder_refuses_its_own_folder_and_names_the_bad_file(cli_model, ima
 def test_cli_train_refuses_wrong_settings(images, tmp_path, capsys):
     photos = _write_pngs(tmp_path / "photos", images[:4, ..., 0])
     out = str(tmp_path / "m.aek")
-    _one_line_error(
+    one_line_error(
         capsys, ["train", "--task", "colorize", "--data", str(photos), "--out", out, *CLI_TINY], "colour"
     )
-    _one_line_error(
+    one_line_error(
         capsys,
         ["train", "--task", "denoise", "--loss", "bce", "--data", str(photos), "--out", out, *CLI_TINY],
         "bce",

@@ -93,6 +93,17 @@ def run(args: argparse.Namespace) -> int:
 # -- info ---------------------------------------------------------------------------------------------------
 
 
+def _info_table(path: str):
+    """The two-column table 'aekit info' prints, titled with the file and its size."""
+    from rich.table import Table
+
+    size = Path(path).stat().st_size
+    table = Table(title=f"{path} ({size / 1024:.1f} KiB)", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    return table
+
+
 def _info(args: argparse.Namespace) -> int:
     from aekit import tensorfile
     from aekit._version import __version__
@@ -130,12 +141,7 @@ def _info(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report))
         return 0
-    from rich.table import Table
-
-    size = Path(args.model).stat().st_size
-    table = Table(title=f"{args.model} ({size / 1024:.1f} KiB)", show_header=False, title_justify="left")
-    table.add_column(style="bold")
-    table.add_column()
+    table = _info_table(args.model)
     table.add_row("family", report["family"])
     table.add_row("settings", ", ".join(f"{k}={fmt(v)}" for k, v in settings.items()))
     table.add_row("training", ", ".join(f"{k}={fmt(v)}" for k, v in report["training"].items()))
@@ -353,12 +359,7 @@ def _other_info(args: argparse.Namespace, doc: dict[str, Any]) -> int:
     if args.json:
         print(json.dumps(report))
         return 0
-    from rich.table import Table
-
-    size = Path(args.model).stat().st_size
-    table = Table(title=f"{args.model} ({size / 1024:.1f} KiB)", show_header=False, title_justify="left")
-    table.add_column(style="bold")
-    table.add_column()
+    table = _info_table(args.model)
     table.add_row("holds", f"{what} ({doc['estimator']})")
     table.add_row("settings", ", ".join(f"{k}={fmt(v)}" for k, v in settings.items()))
     table.add_row("parameters", f"{report['parameters']:,}")
