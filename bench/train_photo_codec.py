@@ -71,6 +71,8 @@ PHOTOS = (
     ("skimage", "data/motorcycle_right.png"),
     ("skimage", "data/rocket.jpg"),
     ("matplotlib", "mpl-data/sample_data/grace_hopper.jpg"),
+    ("sklearn", "datasets/images/china.jpg"),
+    ("sklearn", "datasets/images/flower.jpg"),
 )
 GRAY_PHOTOS = (
     ("skimage", "data/camera.png"),
@@ -96,14 +98,21 @@ def package_file(package: str, relative: str) -> Path:
     return Path(spec.origin).parent / relative
 
 
-def load_photos() -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
-    """Every photo at every scale as float32 (3, H, W) in [0, 1]; grayscale ones as gray RGB."""
+def load_photos(photos_dir: Path | None) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
+    """Every photo at every scale as float32 (3, H, W) in [0, 1]; grayscale ones as gray RGB.
+
+    ``photos_dir``: more colour photographs (every .jpg/.png in it), e.g. the folder that
+    bench/photo_corpus.py makes from Debian's wallpaper packages.
+    """
     color, gray, used = [], [], []
-    for group, out in ((PHOTOS, color), (GRAY_PHOTOS, gray)):
-        for package, rel in group:
-            path = package_file(package, rel)
+    extra = sorted(p for p in photos_dir.iterdir() if p.suffix in (".jpg", ".png")) if photos_dir else []
+    named = [(f"{package}/{rel}", package_file(package, rel)) for package, rel in PHOTOS]
+    named += [(f"{photos_dir.name}/{p.name}", p) for p in extra]
+    gray_named = [(f"{package}/{rel}", package_file(package, rel)) for package, rel in GRAY_PHOTOS]
+    for group, out in ((named, color), (gray_named, gray)):
+        for name, path in group:
             img = Image.open(path).convert("RGB")
-            used.append(f"{package}/{rel} {img.size[0]}x{img.size[1]}")
+            used.append(f"{name} {img.size[0]}x{img.size[1]}")
             for s in SCALES:
                 size = (round(img.size[0] * s), round(img.size[1] * s))
                 im = img if s == 1.0 else img.resize(size, Image.LANCZOS)
@@ -125,8 +134,8 @@ def load_kodak(names: tuple[str, ...]) -> dict[str, np.ndarray]:
 class Crops:
     """Random training batches: crops of the photos, or whole CIFAR images."""
 
-    def __init__(self, crop: int, batch: int, seed: int):
-        self.color, self.gray, self.used = load_photos()
+    def __init__(self, crop: int, batch: int, seed: int, photos_dir: Path | None = None):
+        self.color, self.gray, self.used = load_photos(photos_dir)
         self.cifar = load_cifar()
         self.crop, self.batch = crop, batch
         self.rng = np.random.default_rng(seed)
@@ -166,20 +175,25 @@ class Crops:
 # -- the model: aekit's codec network, driven directly (own loop: autocast, mixed quantisation) ----------
 
 
+def autocast(x: torch.Tensor):
+    """bfloat16 autocast on x's device: convolutions 2.5x faster on this CPU, Tensor Cores on a GPU."""
+    return torch.autocast(x.device.type, dtype=torch.bfloat16)
+
+
 def rate_distortion(net, x: torch.Tensor, level: int, train: bool, group: torch.Tensor | None = None):
     """(bits per pixel, MSE on [0, 1], pixel-head bits per pixel or None) of x (B, 3, H, W) at ``level``.
 
     Training: the rate of the noisy latent, the synthesis fed the rounded one (straight through); with
     ``group`` (B,) the pixel head's code length of that 2x2 group is added (lossless mode).
     """
-    with torch.autocast("cpu", dtype=torch.bfloat16):
+    with autocast(x):
         y = net.analysis(x)  # (B, M, H/16, W/16)
     y = y.float() * net.gain(level)
     rounded = torch.round(y)
     noisy = y + torch.empty_like(y).uniform_(-0.5, 0.5) if train else rounded
     likelihood = net.bottlenecks[level].likelihood(noisy)  # (B, M, h, w) float32
     y_hat = y + (rounded - y).detach()  # straight through: the synthesis sees what the decoder will
-    with torch.autocast("cpu", dtype=torch.bfloat16):
+    with autocast(x):
         x_hat, features = net.synthesis(y_hat, level)  # (B, 3, H, W), (B, N, H/2, W/2)
     x_hat = x_hat.float()
     pixels = x.shape[0] * x.shape[2] * x.shape[3]
@@ -187,7 +201,7 @@ def rate_distortion(net, x: torch.Tensor, level: int, train: bool, group: torch.
     mse = F.mse_loss(x_hat if train else x_hat.clamp(0, 1), x)
     pix = None
     if group is not None:
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with autocast(x):
             pix = pixel_bits(net, x, x_hat, features.float(), group)
     return bpp, mse, pix
 
@@ -201,11 +215,12 @@ def probe(model, kodak: dict[str, np.ndarray], levels: tuple[int, ...]) -> dict[
         bpps, psnrs = [], []
         for img in kodak.values():
             x = torch.from_numpy(img.transpose(2, 0, 1).astype(np.float32) / 255)[None]
-            with torch.autocast("cpu", dtype=torch.bfloat16):
+            x = x.to(next(model.parameters()).device)
+            with autocast(x):
                 y = torch.round(model.analysis(x).float() * model.gain(q))
                 x_hat = model.synthesis(y, q)[0].float()
             bpp = -torch.log2(model.bottlenecks[q].likelihood(y)).sum() / (x.shape[2] * x.shape[3])
-            rec = np.round(x_hat.clamp(0, 1)[0].numpy().transpose(1, 2, 0) * 255)
+            rec = np.round(x_hat.clamp(0, 1)[0].cpu().numpy().transpose(1, 2, 0) * 255)
             mse = np.mean((rec - img.astype(np.float64)) ** 2)
             bpps.append(float(bpp))
             psnrs.append(10 * math.log10(255**2 / mse))
@@ -240,7 +255,12 @@ def main() -> None:
     ap.add_argument("--checkpoint-every", type=float, default=4.0, help="minutes")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--run-dir", type=Path, default=Path("/tmp/photo-run"))
-    ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--resume", action="store_true", help="go on from --run-dir's checkpoint")
+    ap.add_argument("--init", type=Path, help="start from this checkpoint's weights (new schedule, new Adam)")
+    ap.add_argument("--stop-after", type=float, help="minutes: leave this invocation early (then --resume)")
+    ap.add_argument("--photos-dir", type=Path, help="more photographs: bench/photo_corpus.py's folder")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     ap.add_argument(
         "--pixel-every", type=int, default=16, help="train the lossless head every this many steps"
     )
@@ -256,11 +276,12 @@ def main() -> None:
         export(args)
         return
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    data = Crops(args.crop, args.batch, args.seed)
+    device = torch.device(args.device)
+    data = Crops(args.crop, args.batch, args.seed, args.photos_dir)
     kodak = load_kodak(PROBE_KODAK)
-    model = build_model(args)
+    model = build_model(args).to(device)
     model.train()
     # The densities and the gains get a larger step: each level's bottleneck and gain only train on that
     # level's steps, and at the transforms' rate they would need far more steps than the budget holds.
@@ -272,12 +293,20 @@ def main() -> None:
     args.run_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path = args.run_dir / "checkpoint.pt"
     step, elapsed, log = 0, 0.0, []
+    warm_from = 0  # the step the warm-up counts from: a fresh Adam warms up again
     if args.resume and ckpt_path.exists():
-        ck = torch.load(ckpt_path, weights_only=True)  # our own file, written below
+        ck = torch.load(ckpt_path, weights_only=True, map_location=device)  # our own file, written below
         model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["opt"])
         step, elapsed = int(ck["step"]), float(ck["elapsed"])
+        log = ck.get("log", [])
+        if "opt" in ck:
+            opt.load_state_dict(ck["opt"])
+        else:  # a weights-only copy (weights.pt), e.g. carried to a new machine
+            warm_from = step
+    elif args.init is not None:
+        model.load_state_dict(torch.load(args.init, weights_only=True, map_location=device)["model"])
     budget = args.minutes * 60
+    started = time.time()
     t0 = time.time() - elapsed
     last_ckpt = last_probe = time.time()
     ema: dict[int, list[float]] = {}
@@ -287,15 +316,20 @@ def main() -> None:
         elapsed = time.time() - t0
         if elapsed >= budget:
             break
-        lr = learning_rate(args, elapsed / budget, step)
+        if args.stop_after is not None and time.time() - started > args.stop_after * 60:
+            save_checkpoint(ckpt_path, model, opt, step, elapsed, log)
+            print(json.dumps({"stopped": step, "min": round(elapsed / 60, 1)}), flush=True)
+            return
+        lr = learning_rate(args, elapsed / budget, step - warm_from)
         for g in opt.param_groups:
             g["lr"] = lr * g["scale"]
         q = int(rng.choice(len(LAMBDAS), p=weights))
         x = data.cifar_batch() if step % args.cifar_every == args.cifar_every - 1 else data.photos()
+        x = x.to(device, non_blocking=True)
         group = None
         if step % args.pixel_every == args.pixel_every // 2:  # the lossless head, at its own level
             q = LOSSLESS_LEVEL
-            group = torch.from_numpy(rng.integers(GROUPS, size=x.shape[0]))
+            group = torch.from_numpy(rng.integers(GROUPS, size=x.shape[0])).to(device)
         bpp, mse, pix = rate_distortion(model, x, q, train=True, group=group)
         loss = bpp + LAMBDAS[q] * 255**2 * mse + (pix if pix is not None else 0.0)
         if pix is not None:
@@ -330,9 +364,9 @@ def main() -> None:
             last_probe = time.time()
             t0 += last_probe - now  # probes do not eat the training budget
         if now - last_ckpt > args.checkpoint_every * 60:
-            save_checkpoint(ckpt_path, model, opt, step, time.time() - t0)
+            save_checkpoint(ckpt_path, model, opt, step, time.time() - t0, log)
             last_ckpt = time.time()
-    save_checkpoint(ckpt_path, model, opt, step, time.time() - t0)
+    save_checkpoint(ckpt_path, model, opt, step, time.time() - t0, log)
     final = {"step": step, "min": round((time.time() - t0) / 60, 1), "kodak4": probe(model, kodak, range(8))}
     log.append(final)
     print(json.dumps(final), flush=True)
@@ -344,10 +378,13 @@ def main() -> None:
         export(args)
 
 
-def save_checkpoint(path: Path, model, opt, step: int, elapsed: float) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "elapsed": elapsed}, tmp)
-    os.replace(tmp, path)
+def save_checkpoint(path: Path, model, opt, step: int, elapsed: float, log: list) -> None:
+    """checkpoint.pt (with Adam's state) and weights.pt beside it (without: small enough to carry)."""
+    state = {"model": model.state_dict(), "step": step, "elapsed": elapsed, "log": log}
+    for name, extra in (("weights.pt", {}), (path.name, {"opt": opt.state_dict()})):
+        tmp = path.with_name(name + ".tmp")
+        torch.save(state | extra, tmp)
+        os.replace(tmp, path.with_name(name))
 
 
 def build_model(args: argparse.Namespace) -> CodecNet:
