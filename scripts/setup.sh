@@ -2,6 +2,8 @@
 # Sets up aekit in ./.venv on a fresh machine:  bash scripts/setup.sh [EXTRA]   (EXTRA: "test")
 # When the environment has no torch yet, the CPU build 2.13.0 goes in first: a plain "torch" requirement
 # would otherwise pull several GB of CUDA packages. An existing torch (e.g. a CUDA build) is kept.
+# With EXTRA "test" it also installs Debian's chromium when /usr/bin/chromium is missing: the dashboard's
+# browser test drives that browser (Playwright's own browser download needs the internet at test time).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 extra="${1:-}"
@@ -14,4 +16,18 @@ if [ -n "$extra" ]; then
     "$py" -m pip install --quiet -e ".[$extra]"
 else
     "$py" -m pip install --quiet -e .
+fi
+if [ "$extra" = "test" ] && [ ! -x /usr/bin/chromium ]; then
+    sudo=""
+    if [ "$(id -u)" != "0" ]; then
+        if ! command -v sudo >/dev/null; then
+            echo "scripts/setup.sh: the dashboard's browser test needs /usr/bin/chromium:" \
+                "run 'apt-get install chromium' as root, then this script again" >&2
+            exit 1
+        fi
+        sudo="sudo"
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get update -qq
+    $sudo apt-get install -y -qq chromium >/dev/null
 fi

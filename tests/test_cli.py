@@ -29,6 +29,8 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 VERBS = ("train", "info", "eval", "encode", "decode", "reconstruct", "demo")
 VERBS += ("sample", "interpolate", "embed", "compare", "restore", "detect")  # the applications
 VERBS += ("compress", "decompress")
+VERBS += ("report",)  # aekit report: one HTML page on a model
+VERBS += ("dashboard",)  # aekit dashboard: the web app
 TINY = ["--epochs", "1", "--hidden", "8", "--code-size", "2", "--batch-size", "16", "--quiet"]
 
 

@@ -127,7 +127,9 @@ def test_without_labels_clustering_is_skipped_and_said(digits):
     assert any("k-means" in s and "no labels" in s for s in result.skipped)
     assert any("colours" in s for s in result.skipped)
     written = write_comparison(result, "out")
-    assert {p.name for p in written} == {FILES[k] for k in ("curve", "scatter", "codes", "json", "index")}
+    assert {p.name for p in written} == {
+        FILES[k] for k in ("curve", "scatter", "codes", "examples", "json", "index")
+    }
     with np.load(Path("out", FILES["codes"]), allow_pickle=False) as saved:
         assert set(saved.files) == {"autoencoder", "pca"}
     assert json.loads(Path("out", FILES["json"]).read_text())["rows"][0]["ae_nmi"] is None

@@ -72,6 +72,16 @@ def test_index_links_every_image_offline(demo):
         assert f"<td>{name}</td>" in page
 
 
+def test_report_page_is_one_self_contained_file(demo):
+    out, _ = demo
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert 'id="samples"' in page and "aekit report: vae" in page  # aekit report's page on the VAE
+    targets = re.findall(r'(?:src|href)="([^"]*)"', page)
+    assert len(targets) > 10
+    assert all(t.startswith(("data:image/png;base64,", "#")) for t in targets), targets
+    assert "<script" not in page and "http" not in page
+
+
 def test_models_learn_something(demo):
     """Even a few epochs must beat predicting the mean training image, and PCA's error must fall with size."""
     _, figures = demo

@@ -36,7 +36,9 @@ FILES = {
     "clustering": "clustering_vs_code_size.png",
     "json": "comparison.json",
     "index": "index.html",
+    "examples": "examples.npz",  # a few test images and both methods' reconstructions at every size (images)
 }
+N_EXAMPLES = 8  # test images kept, with their reconstructions, for 'aekit dashboard' to show
 
 # kind="auto": what suits each layout. Images keep their neighbourhoods in a conv net; tables have none.
 AUTO_KIND = {True: "conv", False: "dense"}
@@ -77,6 +79,8 @@ class Comparison:
     settings: dict[str, Any] = field(default_factory=dict)
     codes_2d: dict[str, np.ndarray] = field(default_factory=dict)  # "autoencoder"/"pca" -> (N, 2)
     labels: np.ndarray | None = None  # the test labels, for colouring the scatter
+    # uint8 pictures for image data: "inputs" (n, H, W[, C]) and "ae_<k>"/"pca_<k>" for each code size k
+    examples: dict[str, np.ndarray] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready figures (the 2-D codes stay out: they are the scatter's, and large)."""
@@ -191,6 +195,9 @@ def compare_with_pca(
 
     rows: list[SizeResult] = []
     codes_2d: dict[str, np.ndarray] = {}
+    shown = min(N_EXAMPLES, len(target)) if spec.is_image else 0
+    pictures = _Pictures(target[:shown], spec)
+    examples = {"inputs": pictures(target[:shown])} if shown else {}
     for k in sizes:
         say(f"code size {k}: training a {kind} autoencoder on {len(x_train)} samples")
         started = time.perf_counter()
@@ -231,6 +238,9 @@ def compare_with_pca(
             row.ae_nmi, row.ae_ari = cluster_quality(ae_codes, labels, n_clusters, random_state)
             row.pca_nmi, row.pca_ari = cluster_quality(pca_codes, labels, n_clusters, random_state)
         rows.append(row)
+        if shown:
+            examples[f"ae_{k}"] = pictures(ae_recon[:shown].reshape(target[:shown].shape))
+            examples[f"pca_{k}"] = pictures(pca_recon[:shown].reshape(target[:shown].shape))
         if k == SCATTER_SIZE:
             codes_2d = {"autoencoder": ae_codes, "pca": pca_codes}
         say(
@@ -251,7 +261,24 @@ def compare_with_pca(
         settings={"epochs": epochs, "random_state": random_state, **params},
         codes_2d=codes_2d,
         labels=labels,
+        examples=examples,
     )
+
+
+class _Pictures:
+    """Model-space images (n, C, H, W) -> uint8 (n, H, W[, C]), all on one brightness scale: [0, 1] for
+    data the model sees in that range, else the range of the test images the scale is set by."""
+
+    def __init__(self, reference: np.ndarray, spec):
+        low, high = spec.value_range
+        if low is None:
+            low, high = (float(reference.min()), float(reference.max())) if reference.size else (0.0, 1.0)
+        self.low, self.span = low, max(high - low, 1e-12)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        scaled = np.clip(np.rint((x - self.low) / self.span * 255.0), 0, 255).astype(np.uint8)
+        scaled = scaled.transpose(0, 2, 3, 1)  # (n, H, W, C)
+        return scaled[..., 0] if scaled.shape[-1] == 1 else scaled
 
 
 _UNITS = {
@@ -303,9 +330,10 @@ def cluster_quality(
 
 # -- writing -------------------------------------------------------------------------------------------------
 def write_comparison(
-    result: Comparison, out_dir: str | Path, title: str = "Autoencoder vs PCA"
+    result: Comparison, out_dir: str | Path, title: str = "Autoencoder vs PCA", data: str | None = None
 ) -> list[Path]:
-    """Write the report folder: the curves, the scatter (when there are 2-D codes), JSON and HTML.
+    """Write the report folder: the curves, the scatter (when there are 2-D codes), example images (for
+    image data), JSON and HTML. ``data`` names the data set in comparison.json.
 
     Returns the files written, each atomically.
     """
@@ -350,7 +378,9 @@ def write_comparison(
                 "codes, scored against the labels (1 = the classes exactly).",
             )
         )
-    written.append(report.write_json(out / FILES["json"], result.to_dict()))
+    if result.examples:
+        written.append(_write_npz(out / FILES["examples"], result.examples))
+    written.append(report.write_json(out / FILES["json"], {"data": data, **result.to_dict()}))
     header = [
         "code size",
         "AE MSE",
@@ -387,11 +417,15 @@ def write_comparison(
 
 def _write_codes(path: Path, result: Comparison) -> Path:
     """The 2-D test codes of both methods (and the labels, when known) as one .npz without pickles."""
-    from aekit.atomic import atomic_path
-
     arrays = dict(result.codes_2d)
     if result.labels is not None:
         arrays["labels"] = result.labels
+    return _write_npz(path, arrays)
+
+
+def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> Path:
+    from aekit.atomic import atomic_path
+
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.savez(f, **arrays)  # a file object: np.savez would add .npz to the temporary name
     return path

@@ -8,10 +8,12 @@ and open figures are left alone (pyplot's global state is the thing that bites i
 
 from __future__ import annotations
 
+import base64
 import html
+import io
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,12 +48,41 @@ def vae_samples(estimator: Any, n: int, seed: int = 0) -> np.ndarray:
 
 
 # -- images ---------------------------------------------------------------------------------------------
-def save_figure(fig: Any, path: str | Path) -> Path:
-    """Write a matplotlib ``Figure`` as PNG, atomically."""
+def save_figure(fig: Any, path: str | Path | io.BytesIO) -> Path | io.BytesIO:
+    """Write a matplotlib ``Figure`` as PNG, atomically; or into a buffer (``png_bytes`` uses that)."""
+    if isinstance(path, io.BytesIO):
+        fig.savefig(path, format="png", dpi=DPI)
+        return path
     path = Path(path)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=DPI)  # format given: the temporary name ends in .tmp
     return path
+
+
+def png_bytes(draw: Callable[..., Any], *args: Any, **kwargs: Any) -> bytes:
+    """The PNG that a figure function writes, in memory: ``png_bytes(loss_curves, histories)``.
+
+    Every figure function here takes its output path first and ends in ``save_figure``, which also
+    accepts a buffer: a page with inlined images then draws with the same code as a report folder.
+    """
+    buffer = io.BytesIO()
+    draw(buffer, *args, **kwargs)
+    return buffer.getvalue()
+
+
+def image_png(image: np.ndarray) -> bytes:
+    """One (H, W) or (H, W, 1 or 3) image (uint8, or floats in [0, 1]) as PNG bytes, pixel for pixel."""
+    from PIL import Image
+
+    pixels = np.round(_as_images(np.asarray(image)[None])[0] * 255).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def data_url(png: bytes) -> str:
+    """PNG bytes as a ``data:`` URL, for an image that lives inside its HTML page."""
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
 def _figure(width: float, height: float):
@@ -161,6 +192,8 @@ def loss_curves(path: str | Path, histories: Mapping[str, Sequence[Mapping[str, 
         ax.set_title(name, fontsize=10)
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if len(epochs) == 1:  # one point: the locator would spread fractional epochs around it
+            ax.set_xticks(epochs)
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8)
     for ax in list(axes.flat)[n:]:

@@ -13,7 +13,7 @@ def add_parser(subparsers) -> None:
         "demo",
         help="train a few models on a built-in data set and write a report",
         description="Train a few autoencoders on a built-in data set, compare them, "
-        "and write a report folder.",
+        "and write a report folder: index.html, and report.html (the VAE's 'aekit report' page).",
     )
     p.add_argument("--out", default="aekit-demo", metavar="DIR", help="report folder (default: %(default)s)")
     p.add_argument(

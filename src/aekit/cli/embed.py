@@ -183,7 +183,7 @@ def _compare(args: argparse.Namespace) -> int:
         device=device,
         progress=say,
     )
-    write_comparison(result, out, title=f"Autoencoder vs PCA on {ds.name}")
+    write_comparison(result, out, title=f"Autoencoder vs PCA on {ds.name}", data=ds.name)
     print(_table(result))
     if result.rows[-1].code_size >= result.n_features:
         tell(

@@ -12,7 +12,19 @@ import warnings
 from types import ModuleType
 
 from aekit._version import __version__
-from aekit.cli import apply, compress, demo, detect, embed, generate, inspect, restore, train
+from aekit.cli import (
+    apply,
+    compress,
+    dashboard,
+    demo,
+    detect,
+    embed,
+    generate,
+    inspect,
+    report,
+    restore,
+    train,
+)
 from aekit.errors import AekitError
 
 # Each module lists its verbs in VERBS, adds them in add_parser(subparsers) and runs them in run(args).
@@ -26,6 +38,8 @@ VERB_MODULES: tuple[ModuleType, ...] = (
     restore,
     compress,
     detect,
+    report,
+    dashboard,
     demo,
 )
 

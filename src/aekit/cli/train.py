@@ -7,6 +7,7 @@ a killed run continues with the same command plus ``--resume``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -186,6 +187,8 @@ def add_parser(subparsers) -> None:
         help="continue a stopped run from its run folder; give the same settings as when it started",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar and no notes")
+    # what each option is when not given: run.json records only the options that differ from it
+    p.set_defaults(option_defaults={a.dest: a.default for a in p._actions if a.dest != "help"})
     p.set_defaults(
         on_interrupt="training stopped; run the same command with --resume to continue from the last "
         "finished epoch"
@@ -206,7 +209,13 @@ def run(args: argparse.Namespace) -> int:
     if not args.resume and (run_dir / CHECKPOINT).exists() and not args.quiet:
         note(f"starting a new run in {run_dir}, replacing the checkpoint there (--resume would continue it)")
     est = task.build(args, device, run_dir)
-    est.fit(x)
+    made = write_run_config(run_dir, args, out)
+    try:
+        est.fit(x)
+    except BaseException:
+        if made is not None:
+            forget_run_config(run_dir, made)
+        raise
     est.save(out)
     what = f"a {args.kind} autoencoder" if args.task == "reconstruct" else f"a model for --task {args.task}"
     print(f"trained {what} on {args.data} ({_describe(x)}) for {len(est.history_)} epoch(s)")
@@ -214,6 +223,51 @@ def run(args: argparse.Namespace) -> int:
     kept = f" (checkpoint and metrics.jsonl in {run_dir})" if (run_dir / CHECKPOINT).exists() else ""
     print(f"wrote {out}{kept}")
     return 0
+
+
+RUN_CONFIG = "run.json"
+# run.json always holds these; every other option only when it was given a value other than its default,
+# so a dense autoencoder's run does not list the settings of the restoration and codec tasks
+RUN_ESSENTIALS = ("data", "task", "kind", "code_size", "hidden", "loss", "epochs", "batch_size", "seed")
+
+
+def write_run_config(run_dir: Path, args: argparse.Namespace, out: Path) -> list[Path] | None:
+    """run.json in the run folder: the command's settings and when it started, for 'aekit dashboard'.
+
+    A resumed run leaves it as it is: resuming requires the same settings, and the run started back then.
+    Returns the folders it had to make (innermost first), or None when it wrote nothing.
+    """
+    import json
+    import time
+
+    from aekit.atomic import write_text_atomic
+
+    path = run_dir / RUN_CONFIG
+    if args.resume and path.is_file():
+        return None
+    made = [folder for folder in (run_dir, *run_dir.parents) if not folder.exists()]
+    defaults = getattr(args, "option_defaults", {})
+    settings = {
+        k: v
+        for k, v in vars(args).items()
+        if k in RUN_ESSENTIALS or (k in defaults and k not in ("quiet", "resume") and v != defaults[k])
+    }
+    config = {**settings, "out": str(out), "started": time.time()}
+    write_text_atomic(path, json.dumps(config, default=str, indent=1) + "\n")
+    return made
+
+
+def forget_run_config(run_dir: Path, made: list[Path]) -> None:
+    """Take run.json back when training failed before its first epoch, and the folders made for it: a
+    refused command leaves nothing behind."""
+    from aekit.training import METRICS
+
+    if (run_dir / METRICS).exists():
+        return  # it trained for a while: the run, and its settings, are worth keeping
+    (run_dir / RUN_CONFIG).unlink(missing_ok=True)
+    for folder in made:
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # only if it is empty
 
 
 def _describe(x: Any) -> str:

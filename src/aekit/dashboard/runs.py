@@ -1,0 +1,178 @@
+"""What the runs folder holds: training runs (metrics.jsonl, run.json) and ``aekit compare`` reports.
+
+Everything is looked up again on each request, so a run started after the server shows up, and its
+curves grow while it trains. Names are the folder names the listing gives; a request's name is looked up
+in that listing (a dict), never joined onto a path, and every file read must resolve inside the runs
+folder (a symlink pointing out of it is ignored).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from aekit.dashboard.errors import NotFound
+
+METRICS = "metrics.jsonl"  # aekit.training.trainer.METRICS; repeated to keep torch out of the listing
+CONFIG = "run.json"  # written by 'aekit train' when a run starts
+CHECKPOINT = "checkpoint.safetensors"
+COMPARISON = "comparison.json"  # aekit.compare.FILES: what 'aekit compare -o DIR' writes
+EXAMPLES = "examples.npz"
+LIVE_SECONDS = 60  # a run whose metrics changed this recently is shown as training
+COMPARE_DEPTH = 2  # comparison folders are looked for this many levels below the runs folder
+
+
+def inside(path: Path, root: Path) -> bool:
+    """Whether ``path`` (after following links) lies in ``root``: the only files the server reads."""
+    try:
+        return path.resolve().is_relative_to(root.resolve())
+    except OSError:
+        return False
+
+
+def run_folders(root: Path) -> dict[str, Path]:
+    """Run name -> folder, for every folder in ``root`` with a metrics.jsonl, run.json or checkpoint."""
+    if not root.is_dir():
+        return {}
+    found = {}
+    for child in sorted(root.iterdir()):
+        if child.name.startswith(".") or not child.is_dir() or not inside(child, root):
+            continue
+        if any((child / name).is_file() for name in (METRICS, CONFIG, CHECKPOINT)):
+            found[child.name] = child
+    return found
+
+
+def run_folder(root: Path, name: str) -> Path:
+    folders = run_folders(root)
+    if name not in folders:
+        raise NotFound(f"no run named {name!r} in {root}; GET /api/runs lists the runs.")
+    return folders[name]
+
+
+def read_metrics(folder: Path, root: Path) -> list[dict[str, Any] | None]:
+    """The rows of metrics.jsonl, one per line; a line that is not a JSON object gives None (kept, so
+    row numbers stay line numbers for ``since``)."""
+    path = folder / METRICS
+    if not path.is_file() or not inside(path, root):
+        return []
+    rows: list[dict[str, Any] | None] = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            row = None
+        rows.append(row if isinstance(row, dict) else None)
+    return rows
+
+
+def read_config(folder: Path, root: Path) -> dict[str, Any]:
+    """run.json as a dict, or {} when it is missing or unreadable (runs from before it existed)."""
+    path = folder / CONFIG
+    if not path.is_file() or not inside(path, root):
+        return {}
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
+def summary(name: str, folder: Path, root: Path, now: float | None = None) -> dict[str, Any]:
+    """One entry of GET /api/runs."""
+    rows = [row for row in read_metrics(folder, root) if row is not None]
+    metrics = folder / METRICS
+    updated = (metrics if metrics.is_file() else folder).stat().st_mtime
+    now = time.time() if now is None else now
+    return {
+        "name": name,
+        "config": read_config(folder, root),
+        "epochs": len(rows),
+        "last": rows[-1] if rows else None,
+        "updated": updated,
+        "live": metrics.is_file() and now - updated < LIVE_SECONDS,
+    }
+
+
+def metrics_since(folder: Path, root: Path, since: int) -> dict[str, Any]:
+    """GET /api/runs/{run}/metrics: the rows from line ``since`` on, and where the next poll starts."""
+    rows = read_metrics(folder, root)
+    return {"rows": [row for row in rows[since:] if row is not None], "next": len(rows)}
+
+
+# -- aekit compare reports -----------------------------------------------------------------------------------
+
+
+def comparison_folders(root: Path) -> dict[str, Path]:
+    """Name (the folder's path below the runs folder, '.' for the folder itself) -> folder, for every
+    folder up to COMPARE_DEPTH levels down that holds a comparison.json."""
+    if not root.is_dir():
+        return {}
+    found = {}
+    level = [root]
+    for depth in range(COMPARE_DEPTH + 1):
+        below = []
+        for folder in level:
+            if (folder / COMPARISON).is_file() and inside(folder / COMPARISON, root):
+                found[folder.relative_to(root).as_posix()] = folder
+            if depth < COMPARE_DEPTH:
+                below += [c for c in sorted(folder.iterdir()) if c.is_dir() and not c.name.startswith(".")]
+        level = [c for c in below if inside(c, root)]
+    return found
+
+
+def read_comparison(name: str, folder: Path, root: Path, to_url) -> dict[str, Any] | None:
+    """One entry of GET /api/compare; None for a comparison.json that is not one."""
+    try:
+        doc = json.loads((folder / COMPARISON).read_text(encoding="utf-8"))
+        rows = doc["rows"]
+        result = {
+            "name": name,
+            "data": doc.get("data"),
+            "kind": doc.get("kind"),
+            "unit": doc.get("unit"),
+            "mean_error": doc.get("mean_mse"),
+            "code_sizes": [int(row["code_size"]) for row in rows],
+            "ae_error": [_number(row["ae_mse"]) for row in rows],
+            "pca_error": [_number(row["pca_mse"]) for row in rows],
+        }
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError):
+        return None
+    result["examples"] = _examples(folder / EXAMPLES, root, result["code_sizes"], to_url)
+    return result
+
+
+def _number(value: Any) -> float | None:
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _examples(path: Path, root: Path, sizes: list[int], to_url) -> dict[str, Any] | None:
+    """examples.npz as data URLs: inputs and, per code size, AE and PCA reconstructions; None if absent
+    or not as ``aekit compare`` writes it (uint8 images, one array per method and size)."""
+    if not path.is_file() or not inside(path, root):
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in npz.files}
+    except (OSError, ValueError, EOFError):
+        return None
+    keys = ["inputs"] + [f"{method}_{k}" for k in sizes for method in ("ae", "pca")]
+    if not all(
+        key in arrays and arrays[key].dtype == np.uint8 and arrays[key].ndim in (3, 4) for key in keys
+    ):
+        return None
+    return {
+        "inputs": [to_url(im) for im in arrays["inputs"]],
+        "sizes": {
+            str(k): {method: [to_url(im) for im in arrays[f"{method}_{k}"]] for method in ("ae", "pca")}
+            for k in sizes
+        },
+    }
