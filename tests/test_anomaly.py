@@ -64,6 +64,14 @@ def test_table_scores_follow_pyods_conventions():
     assert proba.shape == (len(x), 2) and np.allclose(proba.sum(1), 1) and proba.min() >= 0
     assert set(np.unique(det.predict(x[:10]))) <= {0, 1}
     assert len(det.estimators_) == 4  # n_estimators x (1 + refits)
+    # the first ensemble trains `epochs`, the refits twice as long ("auto")
+    assert [len(m.history_) for m in det.estimators_] == [2, 2, 4, 4]
+
+
+def test_refit_epochs_can_be_set():
+    x, _ = planted_table(n=60)
+    det = AnomalyDetector(**{**TINY, "refit_epochs": 3}).fit(x)
+    assert [len(m.history_) for m in det.estimators_] == [2, 2, 3, 3]
 
 
 def test_auto_sizes_and_log_scale_centres():
@@ -188,6 +196,8 @@ def test_percentile_and_set_threshold_move_only_the_threshold():
         ({"neighbors": 0}, "neighbors must be"),
         ({"refits": -1}, "refits must be"),
         ({"trim": 1.0}, "trim must lie in"),
+        ({"refit_epochs": 0}, "refit_epochs must be"),
+        ({"refit_epochs": "long"}, "refit_epochs must be"),
         ({"autoencoder_params": {"colour": 1}}, "'colour'"),
         ({"autoencoder_params": {"random_state": 1}}, "sets the seeds"),
     ],

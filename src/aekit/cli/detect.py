@@ -8,19 +8,18 @@ The data is a table (CSV/Parquet/.npz/.npy), images (an array or a folder) or, f
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from aekit.cli.common import (
     add_device_option,
-    check_device,
     check_output,
     fraction,
     non_negative_int,
     note,
     positive_int,
 )
+from aekit.cli.streaming import add_stream_options
 from aekit.errors import DataError
 
 VERBS = ("detect",)
@@ -57,6 +56,7 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("--key", help="the samples' array in an .npz file (default: x, X, x_test or x_train)")
     add_device_option(p)
+    add_stream_options(p)
 
 
 def _contamination(text: str) -> float:
@@ -77,54 +77,128 @@ def _percentile(text: str) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
-    from aekit import AnomalyDetector
+    from aekit.cli.streaming import apply_job, chunk_rows, load_detector, ordered_map, write_stream
+    from aekit.data.writers import WRITERS
 
     out = check_output(args.out, args.data, args.model, args.labels or "")
     if out.suffix.lower() not in WRITERS:
         raise DataError(f"-o {args.out}: write the scores to one of {', '.join(WRITERS)}")
-    det = AnomalyDetector.load(args.model, device=check_device(args.device))
-    if args.contamination is not None or args.percentile is not None:
-        det.set_threshold(contamination=args.contamination, percentile=args.percentile)
-    x, y = read_data(args.data, args.key)
+    det = load_detector(args.model, args.device, args.contamination, args.percentile)
+    source, y = open_data(args.data, args.key, series=det.window is not None)
+    unit = "time steps" if det.window else "samples"
     if args.labels:
         y = _read_labels(args.labels)
-    scores = det.decision_function(x)
-    labels = (scores > det.threshold_).astype("int64")
+    if y is not None:  # before any scoring: a wrong label file should not cost a pass over the data
+        y = check_labels(y, len(source), unit)
+    if det.window:
+        results = _series_results(det, source, args)
+    else:
+        thresholds = {"contamination": args.contamination, "percentile": args.percentile}  # for workers
+        job = apply_job("detect", args.model, args.device, det, **thresholds)
+        chunks = source.iter_chunks(chunk_rows(source.sample_shape, args.chunk_rows))
+        results = ordered_map(job, chunks, args.workers)
+    flagged, kept = 0, []  # the scores are kept only to rank them against the labels
+
+    def counted():
+        nonlocal flagged
+        for n, fields in results:
+            flagged += int(fields["label"].sum())
+            if y is not None:
+                kept.append(fields["score"])
+            yield n, fields
+
+    n = write_stream(out, counted(), len(source), "scoring", args.quiet)
+    print(f"scored {n} {unit}: {flagged} flagged as anomalies (threshold {det.threshold_:.5g})")
     if y is not None:
-        y = check_labels(y, len(scores), "time steps" if det.window else "samples")
-    WRITERS[out.suffix.lower()](out, scores, labels)
-    unit = "time steps" if det.window else "samples"
-    print(
-        f"scored {len(scores)} {unit}: {int(labels.sum())} flagged as anomalies "
-        f"(threshold {det.threshold_:.5g})"
-    )
-    if y is not None:
-        print(evaluate(y, scores))
+        import numpy as np
+
+        print(evaluate(y, np.concatenate(kept)))
     print(f"wrote {out}")
     return 0
+
+
+def _series_results(det, source, args):
+    """Per-step scores of a series read in chunks; windows across chunk boundaries are joined up."""
+    import numpy as np
+
+    from aekit.cli.streaming import chunk_rows
+    from aekit.estimators.series_stream import series_scores
+
+    if args.workers > 1:
+        note(
+            "a series detector scores its windows in this process (each chunk needs the one before); "
+            "--workers applies to tables and images"
+        )
+    block = chunk_rows((det.n_features_in_,), args.chunk_rows)  # windows per block, each window * D values
+    chunks = source.iter_chunks(block * det.stride)
+    read = lambda a, b: source.read(np.arange(a, b))  # noqa: E731
+    for n, scores in series_scores(det, chunks, len(source), block, read):
+        yield n, {"score": scores, "label": (scores > det.threshold_).astype(np.int64)}
 
 
 # -- reading -------------------------------------------------------------------------------------------------
 
 
-def read_data(path: str, key: str | None) -> tuple[Any, Any]:
-    """The samples in ``path`` and their labels when the file has them (.npz 'y', a label column)."""
-    from aekit.data.files import existing_path, read_dataset, read_npz
+def open_data(path: str, key: str | None, series: bool = False) -> tuple[Any, Any]:
+    """A Source over the samples in ``path`` and their labels when the file has them (.npz 'y', a label
+    column). Labels (one small number per sample) are read whole; the samples are read in chunks."""
+    from aekit.cli.streaming import open_input
+    from aekit.data.files import existing_path
 
     p = existing_path(path)
     if p.is_dir() or p.suffix.lower() != ".npz":
         if key is not None:
             raise DataError(f"--key only applies to .npz files, and {p} is not one; leave it out")
-        ds = read_dataset(p)
-        return ds.x_train, ds.y_train
-    arrays = read_npz(p)
-    name = key if key is not None else next((k for k in NPZ_KEYS if k in arrays), None)
-    if name not in arrays:
+        source = open_input(str(p), None, allow_1d=series)
+        return source, _table_labels(p) if p.suffix.lower() in (".csv", ".parquet") else None
+    names = _npz_names(p)
+    name = key if key is not None else next((k for k in NPZ_KEYS if k in names), None)
+    if name not in names:
         raise DataError(
-            f"{p} has arrays {', '.join(map(repr, arrays))} but no {key or 'x, X, x_test or x_train'!r}; "
+            f"{p} has arrays {', '.join(map(repr, names))} but no {key or 'x, X, x_test or x_train'!r}; "
             "name the samples' array with --key"
         )
-    return arrays[name], arrays.get(NPZ_KEYS.get(name, ""))
+    label = NPZ_KEYS.get(name, "")
+    return open_input(str(p), name, allow_1d=series), _npz_member(p, label) if label in names else None
+
+
+def _npz_names(path: Path) -> list[str]:
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return [n[:-4] for n in archive.namelist() if n.endswith(".npy")]
+    except (zipfile.BadZipFile, OSError) as e:
+        raise DataError(f"{path} is not a valid .npz file ({e}); re-save it with numpy.savez") from None
+
+
+def _npz_member(path: Path, name: str):
+    from aekit.data.files import read_npz
+
+    return read_npz(path, lambda keys: [name])[name]
+
+
+def _table_labels(path: Path):
+    """A table's 'label'/'y' column alone (the features are streamed), or None when it has none."""
+    import pandas as pd
+
+    from aekit.data.files import LABEL_COLUMNS, _csv_has_header, _is_numeric
+
+    if path.suffix.lower() == ".parquet":
+        import pyarrow.parquet as pq
+
+        names = pq.ParquetFile(path).schema_arrow.names
+        label = next((n for c in LABEL_COLUMNS for n in names if n.strip() == c), None)
+        column = None if label is None else pd.read_parquet(path, columns=[label])[label]
+    else:
+        if not _csv_has_header(path):
+            return None
+        names = list(pd.read_csv(path, nrows=0).columns)
+        label = next((n for c in LABEL_COLUMNS for n in names if str(n).strip() == c), None)
+        column = None if label is None else pd.read_csv(path, usecols=[label])[label]
+    if column is None:
+        return None
+    return column.to_numpy() if _is_numeric(column) else column.astype(str).to_numpy(dtype=str)
 
 
 def _read_labels(path: str):
@@ -163,51 +237,14 @@ def evaluate(y, scores) -> str:
 # -- writing -------------------------------------------------------------------------------------------------
 
 
-def _table(scores, labels):
-    import pandas as pd
-
-    return pd.DataFrame({"score": scores, "label": labels})
-
-
-def _write_npy(tmp: Path, scores, labels) -> None:
-    import numpy as np
-
-    with tmp.open("wb") as f:  # (N, 2): score, label
-        np.save(f, np.column_stack([scores, labels.astype(np.float64)]), allow_pickle=False)
-
-
-def _write_npz(tmp: Path, scores, labels) -> None:
-    import numpy as np
-
-    with tmp.open("wb") as f:
-        np.savez(f, score=scores, label=labels)
-
-
-def _atomic(write: Callable[[Path, Any, Any], None]) -> Callable[[Path, Any, Any], None]:
-    def run(path: Path, scores, labels) -> None:
-        from aekit.atomic import atomic_path
-
-        with atomic_path(path) as tmp:
-            write(tmp, scores, labels)
-
-    return run
-
-
-WRITERS: dict[str, Callable[[Path, Any, Any], None]] = {
-    ".csv": _atomic(lambda tmp, s, y: _table(s, y).to_csv(tmp, index=False)),
-    ".parquet": _atomic(lambda tmp, s, y: _table(s, y).to_parquet(tmp, index=False)),
-    ".npy": _atomic(_write_npy),
-    ".npz": _atomic(_write_npz),
-}
-
-
 # -- training (aekit train --task detect) -------------------------------------------------------------------
 
 
 def add_train_options(p: argparse.ArgumentParser) -> None:
     group = p.add_argument_group(
         "anomaly detection (--task detect; the code size and layers are chosen from the data unless --hidden "
-        "is given, --epochs auto means 20, and there is no validation split or early stopping)"
+        "is given, --epochs auto means 20 (the refits train twice as long), and there is no validation split "
+        "or early stopping)"
     )
     group.add_argument(
         "--contamination",
