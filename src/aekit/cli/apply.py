@@ -1,8 +1,8 @@
 """``aekit encode`` / ``decode`` / ``reconstruct``: apply a saved model to the data in a file.
 
-Inputs are anything ``aekit.data.read_array`` reads; outputs go through ``write_array`` (.npy, .npz, .csv,
-.parquet), or for ``reconstruct`` to a PNG grid of inputs over reconstructions. Every output is written
-atomically, and never over the model or the input.
+Inputs are anything ``aekit.data.read_array`` reads, streamed chunk by chunk (``aekit.cli.streaming``);
+outputs are written as they come (.npy, .npz, .csv, .parquet), or for ``reconstruct`` to a PNG grid of
+inputs over reconstructions. Every output is written atomically, and never over the model or the input.
 """
 
 from __future__ import annotations
@@ -10,13 +10,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from aekit.cli.common import add_device_option, check_output, load_estimator, read_samples
+from aekit.cli.common import add_device_option, check_output, load_estimator
+from aekit.cli.streaming import add_stream_options, apply_job, check_suffix
 from aekit.errors import DataError
 
 VERBS = ("encode", "decode", "reconstruct")
 GRID_IMAGES = 32  # at most this many inputs in a PNG grid
 GRID_GAP = 2  # pixels between tiles
 GRID_BACKGROUND = 128
+_DOING = {"encode": "encoding", "decode": "decoding", "reconstruct": "reconstructing"}  # progress bar labels
 
 _HELP = {
     "encode": (
@@ -53,10 +55,11 @@ def add_parser(subparsers) -> None:
             "--key", help="which array to read from a .npz holding several (default: x, x_test, x_train)"
         )
         add_device_option(p)
+        add_stream_options(p)
 
 
 def run(args: argparse.Namespace) -> int:
-    from aekit.data import read_array, write_array
+    from aekit.cli.streaming import chunk_rows, open_input, ordered_map, write_stream
 
     out = check_output(args.out, args.input, args.model)
     grid = out.suffix.lower() == ".png"
@@ -64,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
         raise DataError(
             f"'aekit {args.command}' writes arrays, not images; use -o with .npy, .npz, .csv or .parquet"
         )
+    if not grid:
+        check_suffix(out)
     est = load_estimator(args.model, args.device)
     if grid and not est.spec_.is_image:
         raise DataError(
@@ -71,19 +76,27 @@ def run(args: argparse.Namespace) -> int:
             f"{est.spec_.n_features} features; "
             "use -o with .npy, .npz, .csv or .parquet"
         )
-    if args.command == "decode":
-        codes = read_array(args.input, key=args.key)
-        result = est.inverse_transform(codes[None] if codes.shape == (est.code_size,) else codes)
-    else:
-        x = read_samples(args.input, est.spec_, key=args.key)
-        result = est.transform(x) if args.command == "encode" else est.reconstruct(x)
-    if grid:
-        n = _write_grid(out, x, result)
+    one = (est.model_.config.code_size,) if args.command == "decode" else est.spec_.sample_shape
+    source = open_input(args.input, args.key, one)
+    rows = chunk_rows(source.sample_shape, args.chunk_rows)
+    if grid:  # only the first images are shown: reconstruct the first chunk, batched as in a full run
+        x = next(source.iter_chunks(rows))
+        n = _write_grid(out, x, est.reconstruct(x))
         print(f"wrote {out}: {n} inputs (top) over their reconstructions (bottom)")
         return 0
-    write_array(out, result)
-    print(f"wrote {out}: array of shape {result.shape}, {result.dtype}")
+    job = apply_job(args.command, args.model, args.device, est)
+    results = ordered_map(job, source.iter_chunks(rows), args.workers)
+    n = write_stream(out, results, len(source), _DOING[args.command], args.quiet)
+    shape, dtype = _result_layout(est, args.command)
+    print(f"wrote {out}: array of shape {(n, *shape)}, {dtype}")
     return 0
+
+
+def _result_layout(est, verb: str) -> tuple[tuple[int, ...], str]:
+    """One result row's shape and dtype: codes for encode, the training data's layout otherwise."""
+    if verb == "encode":
+        return (est.model_.config.code_size,), "float32"
+    return tuple(est.spec_.sample_shape), est.spec_.dtype
 
 
 def _write_grid(path: Path, inputs, recons) -> int:

@@ -196,6 +196,25 @@ def training_split(source: str) -> Any:
     return ds.x_train
 
 
+def training_data(source: str) -> Any:
+    """--data for an autoencoder: a file or folder ``aekit.data.sources`` reads row by row becomes a
+    Source, which ``AutoEncoder.fit`` reads into memory when it fits the memory budget and lazily when
+    not; a data set name (or any other file) is its training split in memory, as ``training_split``."""
+    from aekit.data.datasets import DATASETS
+    from aekit.data.sources import can_open, npz_keys, open_source
+
+    path = Path(source).expanduser()
+    if source in DATASETS or not can_open(path):
+        return training_split(source)
+    key = None
+    if path.suffix.lower() == ".npz":  # a data set archive: its x_train (or x), as load() would take
+        keys = npz_keys(path)
+        key = next((k for k in ("x_train", "x") if k in keys), None)
+        if key is None and len(keys) != 1:
+            return training_split(source)  # its error names the arrays a data set needs
+    return open_source(path, key=key)
+
+
 def stopped_early(history: list[dict[str, Any]], patience: int | None) -> bool:
     """Whether early stopping ended the run: its last ``patience`` epochs never beat the best val_loss."""
     val = [(r["val_loss"], r["epoch"]) for r in history if "val_loss" in r]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import re
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from aekit.errors import DataError, ModelFileError
 
 VERBS = ("compress", "decompress")
 STACK_SUFFIXES = (".npy",)
+STACK_CHUNK_BYTES = 16 << 20  # an .npy stack is read this much at a time
 
 
 def add_parser(subparsers) -> None:
@@ -91,32 +93,27 @@ def _builtin():
 
 def _compress(args: argparse.Namespace) -> int:
     out = check_output(args.output, *args.inputs)
-    jobs, stack, meta = _sources(args.inputs)
+    inputs = _inputs(args.inputs)
     codec, name = load_codec(args.model)
     if args.quality is not None and args.lossless:
         note("--lossless codes every pixel exactly; --quality is ignored")
     quality = codec.n_qualities if args.quality is None else args.quality
-    meta = {"codec": name, **meta}
+    meta = {"codec": name, **inputs.meta}
     started = time.perf_counter()
-    bar = _progress("compressing", len(jobs), enabled=not args.quiet and len(jobs) > 1)
+    bar = _progress("compressing", len(inputs), enabled=not args.quiet and len(inputs) > 1)
     raw = 0
 
     def images():
         nonlocal raw
-        for label, read in jobs:
-            try:
-                image = read()
-            except DataError as exc:
-                raise DataError(f"{label}: {exc}") from None
+        for image in inputs.images():
             raw += image.nbytes
             yield image
             if bar is not None:
                 bar.advance(bar.task_ids[0])
 
-    names = [label if stack is None else "" for label, _ in jobs]
     try:
         size = _with_labels(
-            lambda: codec.compress_to(out, images(), quality, args.lossless, names, name, meta), jobs
+            lambda: codec.compress_to(out, images(), quality, args.lossless, inputs.names, name, meta), inputs
         )
     finally:
         if bar is not None:
@@ -125,28 +122,85 @@ def _compress(args: argparse.Namespace) -> int:
         mode = "lossless" if args.lossless else f"quality {quality}"
         ratio = f" ({size / raw:.1%} of the raw pixels)" if raw else ""
         print(
-            f"compressed {len(jobs)} image(s) ({raw} bytes of pixels) into {out}: {size} bytes{ratio}, "
+            f"compressed {len(inputs)} image(s) ({raw} bytes of pixels) into {out}: {size} bytes{ratio}, "
             f"{mode}, in {time.perf_counter() - started:.1f} s"
         )
     return 0
 
 
-def _with_labels(action, jobs: list) -> Any:
-    """Run ``action``; an error about "image k" names the file it came from."""
+def _with_labels(action, inputs: _Files | _Stack) -> Any:
+    """Run ``action``; an error about "image k" names the file (or stack row) it came from."""
     try:
         return action()
     except DataError as exc:
         match = re.match(r"image (\d+) ", str(exc))
-        if match and int(match.group(1)) < len(jobs):
-            raise DataError(f"{jobs[int(match.group(1))][0]}: {exc}") from None
+        if match and int(match.group(1)) < len(inputs):
+            raise DataError(f"{inputs.label(int(match.group(1)))}: {exc}") from None
         raise
 
 
-def _sources(inputs: list[str]) -> tuple[list[tuple[str, Any]], Any, dict[str, Any]]:
-    """[(label, read function)], the stack array (or None), and what the archive's meta records."""
-    import numpy as np
+class _Files:
+    """Image files, read one at a time as the codec asks for them; archive items keep their names."""
 
-    from aekit.restore.images import image_files, read_image
+    meta: dict[str, Any] = {}
+
+    def __init__(self, files: list[Path]) -> None:
+        self.files = files
+        self.names = [f.name for f in files]
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def label(self, k: int) -> str:
+        return self.files[k].name
+
+    def images(self) -> Iterator[Any]:
+        from aekit.restore.images import read_image
+
+        for f in self.files:
+            try:
+                yield read_image(f)
+            except DataError as exc:
+                raise DataError(f"{f.name}: {exc}") from None
+
+
+class _Stack:
+    """An .npy stack (N, H, W[, 3]) read in chunks of whole images with pread: the stack is never all in
+    memory, whatever its size, and nothing per image is kept but the codec's own index entry."""
+
+    names = None  # stack items are unnamed: decompress names them by position
+
+    def __init__(self, path: Path) -> None:
+        from aekit.data.sources import NpySource
+
+        try:
+            self.source = NpySource(path)
+        except DataError as exc:
+            raise DataError(f"{path} is not a readable .npy array ({exc})") from None
+        shape = self.source.shape
+        if len(shape) not in (3, 4) or shape[0] == 0:
+            raise DataError(
+                f"{path} holds an array of shape {shape}; expected a stack of images (N, H, W) or "
+                "(N, H, W, 3)"
+            )
+        self.path = path
+        self.meta = {"source": path.name, "stack_shape": list(shape)}
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def label(self, k: int) -> str:
+        return f"{self.path.name}[{k}]"
+
+    def images(self) -> Iterator[Any]:
+        rows = max(1, STACK_CHUNK_BYTES // max(1, self.source.row_bytes))
+        for chunk in self.source.iter_chunks(rows):
+            yield from chunk  # (H, W[, 3]) views of the chunk
+
+
+def _inputs(inputs: list[str]) -> _Files | _Stack:
+    """The images to compress: one .npy stack, or image files and folders of them."""
+    from aekit.restore.images import image_files
 
     paths = [Path(s).expanduser() for s in inputs]
     for p in paths:
@@ -156,22 +210,11 @@ def _sources(inputs: list[str]) -> tuple[list[tuple[str, Any]], Any, dict[str, A
     if stacks:
         if len(paths) > 1:
             raise DataError("give one .npy stack on its own, or image files and folders (not both)")
-        try:
-            stack = np.load(stacks[0], allow_pickle=False, mmap_mode="r")
-        except (ValueError, OSError) as exc:
-            raise DataError(f"{stacks[0]} is not a readable .npy array ({exc})") from None
-        if stack.ndim not in (3, 4) or stack.shape[0] == 0:
-            raise DataError(
-                f"{stacks[0]} holds an array of shape {stack.shape}; expected a stack of images "
-                "(N, H, W) or (N, H, W, 3)"
-            )
-        jobs = [(f"{stacks[0].name}[{k}]", lambda k=k: np.array(stack[k])) for k in range(len(stack))]
-        return jobs, stack, {"source": stacks[0].name, "stack_shape": list(stack.shape)}
+        return _Stack(stacks[0])
     files: list[Path] = []
     for p in paths:
         files.extend(image_files(p) if p.is_dir() else [p])
-    jobs = [(f.name, lambda f=f: read_image(f)) for f in files]
-    return jobs, None, {}
+    return _Files(files)
 
 
 # -- decompress --------------------------------------------------------------------------------------------
@@ -182,6 +225,7 @@ def _decompress(args: argparse.Namespace) -> int:
 
     from aekit.atomic import atomic_path
     from aekit.codec.container import ArchiveReader
+    from aekit.data.writers import open_writer
     from aekit.restore.images import write_image
 
     source = Path(args.archive).expanduser()
@@ -195,15 +239,23 @@ def _decompress(args: argparse.Namespace) -> int:
         n = len(reader)
         bar = _progress("decompressing", n, enabled=not args.quiet and n > 1)
         try:
-            if out.suffix.lower() == ".npy":
-                images = list(codec.decode_stream(reader, f" of {source}"))
-                if len({im.shape for im in images}) > 1:
-                    raise DataError(
-                        f"{source} holds images of different sizes; they cannot form one .npy stack: "
-                        "give an output folder instead"
-                    )
+            if out.suffix.lower() == ".npy" and n == 0:
                 with atomic_path(out) as tmp, open(tmp, "wb") as f:
-                    np.save(f, np.stack(images) if images else np.zeros((0,), np.uint8))
+                    np.save(f, np.zeros((0,), np.uint8))
+            elif out.suffix.lower() == ".npy":  # written image by image: the stack is never all in memory
+                first = None
+                with open_writer(out) as writer:
+                    for image in codec.decode_stream(reader, f" of {source}"):
+                        if first is not None and image.shape != first:
+                            raise DataError(
+                                f"{source} holds images of different sizes ({_size(first)} and "
+                                f"{_size(image.shape)}); they cannot form one .npy stack: give an output "
+                                "folder instead"
+                            )
+                        first = image.shape
+                        writer.write({"x": image[None]})
+                        if bar is not None:
+                            bar.advance(bar.task_ids[0])
             else:
                 if out.exists() and not out.is_dir():
                     raise DataError(f"-o {out} is a file; give a folder for the images, or a .npy file name")
@@ -228,6 +280,10 @@ def _decompress(args: argparse.Namespace) -> int:
             f"decompressed {n} image(s) from {source} into {where} in {time.perf_counter() - started:.1f} s"
         )
     return 0
+
+
+def _size(shape: tuple[int, ...]) -> str:
+    return f"{shape[1]}x{shape[0]}" + (" RGB" if len(shape) == 3 else "")
 
 
 def _codec_for(reader, model: str | None):

@@ -11,6 +11,7 @@ import argparse
 from pathlib import Path
 
 from aekit.cli.common import add_device_option, check_device, check_output, epochs_or_auto, note, positive_int
+from aekit.cli.streaming import add_stream_options, apply_job, check_suffix
 from aekit.errors import ConfigError, DataError
 
 VERBS = ("embed", "compare")
@@ -56,6 +57,7 @@ def add_parser(subparsers) -> None:
         help="which split of a named data set to embed (default: %(default)s)",
     )
     add_device_option(p)
+    add_stream_options(p)
 
     c = subparsers.add_parser(
         "compare",
@@ -110,23 +112,28 @@ def run(args: argparse.Namespace) -> int:
 
 # -- embed ---------------------------------------------------------------------------------------------------
 def _embed(args: argparse.Namespace) -> int:
-    from aekit.cli.common import load_estimator, read_samples
-    from aekit.data import load, write_array
+    from aekit.cli.common import load_estimator
+    from aekit.cli.streaming import chunk_rows, open_input, ordered_map, write_stream
+    from aekit.data import load
+    from aekit.data.sources import ArraySource
 
     is_file = Path(args.data).exists()
     out = check_output(args.out, args.data if is_file else "", args.model)
+    check_suffix(out)
     est = load_estimator(args.model, args.device)
     if is_file:
-        x, source = read_samples(args.data, est.spec_, key=args.key), args.data
+        source, name = open_input(args.data, args.key, est.spec_.sample_shape), args.data
     else:  # a named data set; load() says which names exist when this is neither a file nor a name
         ds = load(args.data)
         x = ds.x_test if args.split == "test" else ds.x_train
         if x is None or len(x) == 0:
             raise DataError(f"data set {ds.name!r} has no {args.split} split; use --split train")
-        source = f"{ds.name} ({args.split} split)"
-    codes = est.transform(x)  # (N, code size); a VAE's posterior means
-    write_array(out, codes)
-    print(f"wrote {out}: codes of {len(codes)} samples from {source}, shape {codes.shape}, {codes.dtype}")
+        source, name = ArraySource(x, name=ds.name), f"{ds.name} ({args.split} split)"
+    job = apply_job("embed", args.model, args.device, est)
+    chunks = source.iter_chunks(chunk_rows(source.sample_shape, args.chunk_rows))
+    n = write_stream(out, ordered_map(job, chunks, args.workers), len(source), "embedding", args.quiet)
+    shape = (n, est.model_.config.code_size)
+    print(f"wrote {out}: codes of {n} samples from {name}, shape {shape}, float32")
     return 0
 
 

@@ -1,13 +1,15 @@
 """``aekit train``: fit an ``AutoEncoder`` on a data set's training split and save it to one file.
 
 The run folder (``--runs``/<stem of --out>) keeps the checkpoint and metrics.jsonl after every epoch, so
-a killed run continues with the same command plus ``--resume``.
+a killed run continues with the same command plus ``--resume``. Under torchrun every process trains its
+slice of each batch (``aekit.training.distributed``) and rank 0 alone prints and writes.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +31,7 @@ from aekit.cli.common import (
     positive_int,
     sizes,
     stopped_early,
+    training_data,
     training_split,
 )
 from aekit.errors import ConfigError
@@ -204,28 +207,71 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--kind {args.kind!r} is not a model family; choose one of {', '.join(FAMILIES)}.")
     device = check_device(args.device)
     task = TASKS[args.task]
+    world = _check_launch(args, device)
+    if world > 1 and not is_main():
+        args.quiet = True  # under torchrun rank 0 alone prints, and writes run.json and the model file
     x = task.read(args.data)
     run_dir = Path(args.runs) / out.stem
     if not args.resume and (run_dir / CHECKPOINT).exists() and not args.quiet:
         note(f"starting a new run in {run_dir}, replacing the checkpoint there (--resume would continue it)")
     est = task.build(args, device, run_dir)
-    made = write_run_config(run_dir, args, out)
+    made = write_run_config(run_dir, args, out) if is_main() else None
     try:
         est.fit(x)
     except BaseException:
         if made is not None:
             forget_run_config(run_dir, made)
         raise
+    if not is_main():
+        return 0
     est.save(out)
     what = f"a {args.kind} autoencoder" if args.task == "reconstruct" else f"a model for --task {args.task}"
-    print(f"trained {what} on {args.data} ({_describe(x)}) for {len(est.history_)} epoch(s)")
+    processes = f" in {world} processes" if world > 1 else ""
+    print(f"trained {what} on {args.data} ({_describe(x)}) for {len(est.history_)} epoch(s){processes}")
     print(_final_losses(est.history_, args.patience))
     kept = f" (checkpoint and metrics.jsonl in {run_dir})" if (run_dir / CHECKPOINT).exists() else ""
     print(f"wrote {out}{kept}")
     return 0
 
 
+def _check_launch(args: argparse.Namespace, device: str) -> int:
+    """The number of processes training together (torchrun's WORLD_SIZE; 1 without torchrun), after
+    checking the launch before any data is read.
+
+    Every process finds the same fault in a bad launch (same command, environment and machine), so rank 0
+    alone reports it: one line, not one per process.
+    """
+    from aekit.estimators.autoencoder import resolve_device
+    from aekit.training import distributed
+
+    try:
+        where = distributed.check_launch(resolve_device(device), args.batch_size)
+        world = where.world
+        if world > 1 and not TASKS[args.task].distributed:
+            raise ConfigError(
+                f"--task {args.task} trains with its own loop, which does not run in several processes; "
+                "start it without torchrun."
+            )
+    except ConfigError:
+        if not is_main():
+            # torchrun stops every process once one has failed: wait, so that it does not stop rank 0
+            # before rank 0 has printed the error (and stopped everyone itself).
+            time.sleep(LAUNCH_ERROR_WAIT)
+            raise SystemExit(2) from None
+        raise
+    distributed.take_gpu(resolve_device(device), where)
+    return world
+
+
+def is_main() -> bool:
+    """Whether this process prints and writes: the only one, or rank 0 of a torchrun launch."""
+    from aekit.training.distributed import is_main as main_process
+
+    return main_process()
+
+
 RUN_CONFIG = "run.json"
+LAUNCH_ERROR_WAIT = 10.0  # seconds
 # run.json always holds these; every other option only when it was given a value other than its default,
 # so a dense autoencoder's run does not list the settings of the restoration and codec tasks
 RUN_ESSENTIALS = ("data", "task", "kind", "code_size", "hidden", "loss", "epochs", "batch_size", "seed")
@@ -301,17 +347,18 @@ class Task:
 
     build: Callable[[argparse.Namespace, str, Path], Any]  # (options, device, run folder) -> estimator
     read: Callable[[str], Any] = training_split  # --data -> what the estimator's fit takes
+    distributed: bool = True  # trains with the shared Trainer, so under torchrun too
 
 
 # --task name -> Task. The estimator has fit(x), save(path) and history_. An application adds its tasks
 # here, one line each, and its options through an add_train_options(parser) in its own verb module.
 TASKS: dict[str, Task] = {
-    "reconstruct": Task(_autoencoder),
+    "reconstruct": Task(_autoencoder, training_data),  # big files are read lazily
     **dict.fromkeys(
         ("denoise", "colorize", "upscale", "inpaint"), Task(restore.build_restorer, restore.training_images)
     ),
     "detect": Task(detect.build_detector),
-    "compress": Task(compress.build_codec, restore.training_images),
+    "compress": Task(compress.build_codec, restore.training_images, distributed=False),
 }
 
 

@@ -165,13 +165,19 @@ def check_array(x: Any, what: str = "X") -> np.ndarray:
     return arr
 
 
-def fit_spec(x: np.ndarray, scaling: str, loss: str) -> DataSpec:
-    """Choose the scaling for training data ``x`` (checked by ``check_array``)."""
+def check_scaling(scaling: str) -> None:
     if scaling not in SCALINGS:
         raise DataError(f"scaling={scaling!r} is not one of {', '.join(map(repr, SCALINGS))}.")
-    shape = tuple(int(s) for s in x.shape[1:])
-    dtype = "uint8" if x.dtype == np.uint8 else "float32"
-    lo, hi = float(x.min()), float(x.max())
+
+
+def spec_dtype(dtype: np.dtype) -> str:
+    """What inverse_transform gives back for training data of ``dtype``."""
+    return "uint8" if dtype == np.uint8 else "float32"
+
+
+def choose_scaling(scaling: str, loss: str, dtype: str, lo: float, hi: float) -> str:
+    """The scaling that ``scaling`` (maybe "auto") stands for, given the data's dtype and value range;
+    shared by ``fit_spec`` and the streaming statistics of data read lazily (aekit.data.lazy)."""
     if (
         loss == "bce"
         and dtype != "uint8"
@@ -184,6 +190,16 @@ def fit_spec(x: np.ndarray, scaling: str, loss: str) -> DataSpec:
         )
     if scaling == "auto":
         scaling = "divide255" if dtype == "uint8" else ("none" if lo >= 0 and hi <= 1 else "standard")
+    return scaling
+
+
+def fit_spec(x: np.ndarray, scaling: str, loss: str) -> DataSpec:
+    """Choose the scaling for training data ``x`` (checked by ``check_array``)."""
+    check_scaling(scaling)
+    shape = tuple(int(s) for s in x.shape[1:])
+    dtype = spec_dtype(x.dtype)
+    lo, hi = float(x.min()), float(x.max())
+    scaling = choose_scaling(scaling, loss, dtype, lo, hi)
     spec = DataSpec(shape, dtype, scaling)
     flat = x.reshape(len(x), -1)
     if scaling == "standard":

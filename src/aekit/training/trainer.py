@@ -1,8 +1,9 @@
-"""One trainer for every family: batches sliced from tensors in memory, validation, early stopping,
-a learning-rate schedule, per-epoch metrics and atomic checkpoints that a killed run resumes from.
+"""One trainer for every family: batches from any ``TrainData`` (views of a tensor in memory, the fast
+path, or files read lazily), validation, early stopping, a learning-rate schedule, per-epoch metrics and
+atomic checkpoints that a killed run resumes from; under torchrun, DDP over several processes.
 
-Randomness (data order, noise, VAE samples) is re-seeded from (seed, epoch) at the start of every epoch,
-so a resumed run draws exactly what the uninterrupted run would have drawn and ends bit-identical.
+Randomness (data order, noise, VAE samples) is re-seeded from (seed, epoch, rank) at the start of every
+epoch, so a resumed run draws exactly what the uninterrupted run would have drawn and ends bit-identical.
 """
 
 from __future__ import annotations
@@ -21,7 +22,10 @@ from aekit import losses, tensorfile
 from aekit.atomic import write_text_atomic
 from aekit.errors import ConfigError, ModelFileError, TrainingError
 from aekit.noise import NOISES
+from aekit.training import distributed
 from aekit.training.config import TrainConfig
+from aekit.training.data import TensorData, TrainData, as_train_data
+from aekit.training.distributed import Group
 from aekit.training.progress import Progress
 
 CHECKPOINT = "checkpoint.safetensors"
@@ -37,16 +41,24 @@ class Trainer:
     def __init__(self, config: TrainConfig):
         config.validate()
         self.config = config
+        self._group: Group | None = None  # the processes of the current fit
 
     # -- the loop -------------------------------------------------------------------------------------
-    def fit(self, model: nn.Module, x_train: Tensor, x_val: Tensor | None = None) -> list[dict[str, Any]]:
-        """Train ``model`` in place on ``x_train`` (already scaled, on any device); return the history."""
+    def fit(
+        self, model: nn.Module, train: Tensor | TrainData, val: Tensor | TrainData | None = None
+    ) -> list[dict[str, Any]]:
+        """Train ``model`` in place on ``train`` (already scaled: a tensor on any device, or any
+        ``TrainData``); return the history. Under torchrun every process runs this with the same data and
+        settings: DDP keeps their weights equal, and only rank 0 writes the run folder and the progress bar.
+        """
         cfg = self.config
-        device = torch.device(cfg.device)
+        group = distributed.join(cfg.device, cfg.batch_size)
+        self._group = group
+        device = group.device
         model.to(device)
-        x_train = x_train.to(device)
-        x_val = x_val.to(device) if x_val is not None and len(x_val) else None
-        n = len(x_train)
+        train = as_train_data(train, device)
+        val = as_train_data(val, device) if val is not None and len(val) else None
+        n = len(train)
         steps = math.ceil(n / cfg.batch_size)
         # The fused Adam kernel updates all parameters in one pass; on the CPU it makes a step of a dense
         # model ~30% faster than torch's default. Devices without it use the multi-tensor version.
@@ -61,40 +73,57 @@ class Trainer:
             "best_weights": None,
             "settings": self._run_settings(n),
         }
-        if cfg.resume:
+        if cfg.resume:  # every process reads rank 0's checkpoint: they all continue from the same state
             state = self._load_checkpoint(model, optimizer, scheduler)
             self._check_same_run(state["settings"], self._run_settings(n))
+        net = group.wrap(model)  # after loading: DDP starts every process from rank 0's weights
         corrupt = NOISES[cfg.noise] if cfg.noise else None
         low, high = cfg.value_range
-        progress = Progress(cfg.epochs, steps, enabled=cfg.verbose > 0)
+        progress = Progress(cfg.epochs, steps, enabled=cfg.verbose > 0 and group.is_main)
         try:
             for epoch in range(state["epoch"] + 1, cfg.epochs + 1):
-                torch.manual_seed(epoch_seed(cfg.seed, epoch))
+                order_seed = epoch_seed(cfg.seed, epoch)
+                # Noise and sampling draw from the global stream, each process from its own, so that the
+                # processes corrupt their slices of a batch independently.
+                torch.manual_seed(order_seed + group.rank)
+                if isinstance(train, TensorData):
+                    # Before TrainData the data order came from this stream, and noise and sampling
+                    # followed it: drawing that permutation here too keeps every seed's models as they were.
+                    torch.randperm(n, device=device)
                 last_val = state["history"][-1].get("val_loss") if state["history"] else None
                 progress.start_epoch(epoch, "-" if last_val is None else f"{last_val:.5f}")
                 started = time.perf_counter()
-                model.train()
-                # One gather per epoch, then every batch is a view: no per-sample Python, no per-batch copy.
-                shuffled = x_train[torch.randperm(n, device=device)]
+                net.train()
                 sums: dict[str, Tensor] = {}
-                for b, start in enumerate(range(0, n, cfg.batch_size)):
-                    batch = shuffled[start : start + cfg.batch_size]
+                seen = 0
+                batches = train.batches(cfg.batch_size, order_seed, group.rank, group.world)
+                for b, batch in enumerate(batches):
+                    batch = batch.to(device, non_blocking=True)  # a no-op for TensorData
+                    rows = len(batch)
+                    if rows == 0:
+                        # This process's slice of a last, short batch is empty, but DDP needs every
+                        # process in every step: run one dummy row and give its loss weight 0.
+                        batch = batch.new_zeros((1, *batch.shape[1:]))
                     inputs, target = cfg.pairs(batch) if cfg.pairs else (batch, batch)
                     if corrupt:
                         inputs = corrupt(inputs, cfg.noise_level, low, high)
-                    parts = losses.objective(model, model(inputs), target)
+                    parts = losses.objective(model, net(inputs), target)
+                    loss = parts["loss"]
+                    if group.world > 1:
+                        # DDP averages gradients over the processes; weighting each process's mean loss
+                        # by its share of the global batch makes that average the global batch's mean.
+                        loss = loss * (rows * group.world / min(cfg.batch_size, n - b * cfg.batch_size))
                     optimizer.zero_grad(set_to_none=True)
-                    parts["loss"].backward()
+                    loss.backward()
                     optimizer.step()
                     scheduler.step()
                     for k, v in parts.items():
-                        sums[k] = sums.get(k, 0.0) + v.detach() * len(target)
+                        sums[k] = sums.get(k, 0.0) + v.detach() * rows
+                    seen += rows
                     if progress.enabled and (b % 20 == 19 or b == steps - 1):
-                        progress.advance(
-                            min(20, b % 20 + 1), float(sums["loss"]) / min(n, start + len(target))
-                        )
+                        progress.advance(min(20, b % 20 + 1), float(sums["loss"]) / max(seen, 1))
                 record: dict[str, Any] = {"epoch": epoch}
-                record.update({k: float(v) / n for k, v in sums.items()})
+                record.update(self._means(sums, n))
                 if not math.isfinite(record["loss"]):
                     raise TrainingError(
                         f"the training loss became {record['loss']} in epoch {epoch}. "
@@ -102,13 +131,13 @@ class Trainer:
                         f"(now lr={cfg.lr:g}; try {cfg.lr / 10:g}), check the data for NaN or huge values, "
                         "or use scaling='standard'."
                     )
-                if x_val is not None:
-                    scores = evaluate(model, x_val, pairs=cfg.pairs, seed=cfg.seed)
+                if val is not None:
+                    scores = _evaluate(model, val, EVAL_BATCH, cfg.pairs, cfg.seed, group)
                     record.update({f"val_{k}": v for k, v in scores.items()})
                 record["lr"] = optimizer.param_groups[0]["lr"]
                 record["seconds"] = time.perf_counter() - started
                 state["history"].append(record)
-                stop = self._early_stopping(model, state, record)
+                stop = self._early_stopping(model, state, record)  # the same all-reduced record everywhere
                 state["epoch"] = epoch
                 progress.end_epoch(record)
                 self._write_epoch(model, optimizer, scheduler, state)
@@ -120,6 +149,13 @@ class Trainer:
             model.load_state_dict(state["best_weights"])
         model.eval()
         return state["history"]
+
+    def _means(self, sums: dict[str, Tensor], n: int) -> dict[str, float]:
+        """Per-sample means of the loss parts over all processes' rows."""
+        if self._group.world == 1:
+            return {k: float(v) / n for k, v in sums.items()}
+        total = self._group.sum(torch.stack(list(sums.values())))  # (parts,): the same keys everywhere
+        return {k: float(v) / n for k, v in zip(sums, total.tolist(), strict=True)}
 
     def _early_stopping(self, model: nn.Module, state: dict[str, Any], record: dict[str, Any]) -> bool:
         """Keep the best weights by validation loss; True when patience has run out."""
@@ -158,8 +194,8 @@ class Trainer:
     # -- files ------------------------------------------------------------------------------------------
     def _write_epoch(self, model, optimizer, scheduler, state) -> None:
         run_dir = self.config.run_dir
-        if run_dir is None:
-            return
+        if run_dir is None or (self._group is not None and not self._group.is_main):
+            return  # under torchrun rank 0 alone writes the run folder
         run_dir = Path(run_dir)
         tensors: dict[str, Tensor] = {}
         doc = {
@@ -182,7 +218,15 @@ class Trainer:
     def _load_checkpoint(self, model, optimizer, scheduler) -> dict[str, Any]:
         path = Path(self.config.run_dir) / CHECKPOINT
         if not path.exists():
-            raise ModelFileError(f"cannot resume: no checkpoint at {path}. Train without resume first.")
+            shared = (  # the usual cause under torchrun
+                " Under torchrun every process reads it: on several machines the run folder must be on a "
+                "file system they all see."
+                if self._group is not None and self._group.world > 1
+                else ""
+            )
+            raise ModelFileError(
+                f"cannot resume: no checkpoint at {path}. Train without resume first.{shared}"
+            )
         tensors, doc = tensorfile.load(path, what="checkpoint")
         if doc.get("kind") != "aekit-checkpoint":
             raise ModelFileError(f"{path} is not an aekit training checkpoint.")
@@ -201,26 +245,49 @@ class Trainer:
 
 @torch.no_grad()
 def evaluate(
-    model: nn.Module, x: Tensor, batch_size: int = EVAL_BATCH, pairs=None, seed: int = 0
+    model: nn.Module, x: Tensor | TrainData, batch_size: int = EVAL_BATCH, pairs=None, seed: int = 0
 ) -> dict[str, float]:
-    """Mean of each loss part over ``x`` with the model in eval mode.
+    """Mean of each loss part over ``x`` (a tensor on the model's device, or any ``TrainData``) with the
+    model in eval mode.
 
     With ``pairs`` (see TrainConfig) the inputs are made from ``x`` under a fixed seed, so every call
     sees the same degraded inputs and the caller's random state is left as it was.
     """
+    return _evaluate(model, TensorData(x) if isinstance(x, Tensor) else x, batch_size, pairs, seed)
+
+
+def _evaluate(
+    model: nn.Module, data: TrainData, batch_size: int, pairs, seed: int, group: Group | None = None
+) -> dict[str, float]:
+    """``evaluate``, each process scoring its slices, the sums added up over the processes."""
+    rank, world = (group.rank, group.world) if group is not None else (0, 1)
     was_training = model.training
     model.eval()
     sums: dict[str, float] = {}
-    devices = [x.device] if x.device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices, enabled=pairs is not None):
+    count = 0
+    device = next(iter(model.parameters()), torch.empty(0)).device
+    devices = [device] if device.type == "cuda" else []
+    with torch.no_grad(), torch.random.fork_rng(devices=devices, enabled=pairs is not None):
         torch.manual_seed(seed)
-        for start in range(0, len(x), batch_size):
-            batch = x[start : start + batch_size]
+        for batch in data.batches(batch_size, None, rank, world):
+            rows = len(batch)
+            if rows == 0:
+                if sums:
+                    continue
+                # a process whose slices are all empty still needs the parts' names for the all-reduce
+                batch = batch.new_zeros((1, *batch.shape[1:]))  # (1, *sample_shape), weight 0
+            batch = batch.to(device, non_blocking=True)
             inputs, target = pairs(batch) if pairs else (batch, batch)
             for k, v in losses.objective(model, model(inputs), target).items():
-                sums[k] = sums.get(k, 0.0) + float(v) * len(batch)
+                sums[k] = sums.get(k, 0.0) + float(v) * rows
+            count += rows
     model.train(was_training)
-    return {k: v / len(x) for k, v in sums.items()}
+    if world > 1:
+        # [count, part sums...] in float64 on the group's device, the parts in the objective's order
+        total = torch.tensor([count, *sums.values()], dtype=torch.float64, device=device)
+        count, *values = group.sum(total).tolist()
+        sums = dict(zip(sums, values, strict=True))
+    return {k: v / count for k, v in sums.items()}
 
 
 def _schedule(cfg: TrainConfig, optimizer: torch.optim.Optimizer, steps_per_epoch: int):
