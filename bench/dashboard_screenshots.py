@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,16 +21,18 @@ import time
 import urllib.request
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from dashboard_page import (  # noqa: E402  tests/dashboard_page.py: the page helpers the browser test uses
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    draw,
+    farthest_from_first,
+    free_port,
+    latent_xy,
+)
+
 MAX_BYTES = 300_000
 # A "3" as one stroke over the game canvas, in fractions of its side.
 THREE = [
@@ -111,12 +112,6 @@ def train_runs(runs: Path) -> None:
     )
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def serve(runs: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
     server = subprocess.Popen(
@@ -153,37 +148,6 @@ def photo_png(tmp: Path) -> Path:
     path = tmp / "astronaut.png"
     Image.fromarray(data.astronaut()).resize((256, 256), Image.Resampling.LANCZOS).save(path)
     return path
-
-
-def draw(page, points) -> None:
-    box = page.locator("#game-canvas").bounding_box()
-    xy = [(box["x"] + fx * box["width"], box["y"] + fy * box["height"]) for fx, fy in points]
-    page.mouse.move(*xy[0])
-    page.mouse.down()
-    for x, y in xy[1:]:
-        page.mouse.move(x, y, steps=10)
-    page.mouse.up()
-
-
-def latent_xy(page, i: int) -> tuple[float, float]:
-    """Where latent point i is drawn, in page coordinates (the canvas may be scaled by CSS)."""
-    return tuple(
-        page.evaluate(
-            """(i) => {
-                const c = document.querySelector('#latent-plot');
-                const r = c.getBoundingClientRect();
-                const [x, y] = toScreen(state.latent.points[i]);
-                return [r.left + (x * r.width) / c.width, r.top + (y * r.height) / c.height];
-            }""",
-            i,
-        )
-    )
-
-
-def farthest_from_first(page) -> int:
-    """The latent point farthest from point 0: a pair of clicks that cannot land on the same point."""
-    points = np.asarray(page.evaluate("state.latent.points"))
-    return int(((points - points[0]) ** 2).sum(axis=1).argmax())
 
 
 def shoot(url: str, out: Path, tmp: Path) -> None:

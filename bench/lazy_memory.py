@@ -38,7 +38,7 @@ import torch
 from aekit import __version__
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import machine  # noqa: E402
+from machine import git_version, machine  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = {
@@ -128,15 +128,6 @@ def child(path: Path, mode: str, headroom: int, epochs: int) -> dict:
     if done.returncode != 0:
         raise SystemExit(f"the {mode} run failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def git_version() -> str | None:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
 
 
 def markdown(doc: dict) -> str:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import platform
+import subprocess
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def cpu_model() -> str:
@@ -22,3 +25,17 @@ def machine() -> dict[str, object]:
     import os
 
     return {"platform": platform.platform(), "cpu": cpu_model(), "cores": os.cpu_count()}
+
+
+def git_version() -> str | None:
+    """The commit measured, with '-dirty' when src/ has uncommitted changes; None outside a git checkout."""
+
+    def git(*args: str) -> str:
+        try:
+            done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
+        except OSError:  # no git on the machine
+            return ""
+        return done.stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD")
+    return (commit + ("-dirty" if git("status", "--porcelain", "--", "src") else "")) or None

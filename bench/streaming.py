@@ -36,7 +36,7 @@ import torch
 from aekit import AutoEncoder, __version__
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import machine  # noqa: E402
+from machine import git_version, machine  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 WIDTH = 256
@@ -102,15 +102,6 @@ def same(a: Path, b: Path) -> bool:
     if x.shape != y.shape or x.dtype != y.dtype:
         return False
     return all(np.array_equal(x[i : i + 65536], y[i : i + 65536]) for i in range(0, len(x), 65536))
-
-
-def git_version() -> str | None:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
 
 
 def markdown(doc: dict) -> str:

@@ -40,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from machine import git_version, machine  # bench/machine.py: the script's folder is on sys.path
 
 from aekit import AutoEncoder, __version__
 from aekit.data import load
@@ -261,32 +262,8 @@ def _state_shapes(model: torch.nn.Module) -> dict:
 
 
 # -- the record ---------------------------------------------------------------------------------------------
-def machine() -> dict:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
-    return {
-        "platform": platform.platform(),
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-    }
-
-
-def git_version() -> str | None:
-    """The commit measured, with '-dirty' when src/ has uncommitted changes."""
-
-    def git(*args: str) -> str:
-        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
-        return done.stdout.strip()
-
-    commit = git("rev-parse", "--short", "HEAD")
-    return (commit + ("-dirty" if git("status", "--porcelain", "--", "src") else "")) or None
+def machine_record() -> dict:
+    return {**machine(), "python": platform.python_version()}
 
 
 def markdown(doc: dict) -> str:
@@ -405,7 +382,7 @@ def main() -> None:
         "benchmark": "throughput",
         "command": "PYTHONPATH=src .venv/bin/python bench/throughput.py " + " ".join(sys.argv[1:]),
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "machine": machine(),
+        "machine": machine_record(),
         "versions": versions,
         "settings": {
             "threads": threads,

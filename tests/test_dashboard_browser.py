@@ -11,7 +11,6 @@ import base64
 import io
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -23,22 +22,10 @@ import pytest
 from PIL import Image
 
 from aekit.cli.main import main
+from dashboard_page import CHROMIUM, CHROMIUM_ARGS, draw, farthest_from_first, free_port, latent_xy
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
 PANELS = ("runs", "recon", "latent", "bottleneck", "game", "apply")
 WAIT_MS = 30_000  # generous: the machine running the tests may be busy
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def aekit(*argv: object) -> None:
@@ -155,17 +142,6 @@ def pick_model(page, name: str) -> None:
     page.select_option("#model-select", name)
 
 
-def draw(page, points: list[tuple[float, float]]) -> None:
-    """One stroke with the mouse through `points` given as fractions of the game canvas."""
-    box = page.locator("#game-canvas").bounding_box()
-    xy = [(box["x"] + fx * box["width"], box["y"] + fy * box["height"]) for fx, fy in points]
-    page.mouse.move(*xy[0])
-    page.mouse.down()
-    for x, y in xy[1:]:
-        page.mouse.move(x, y, steps=8)
-    page.mouse.up()
-
-
 def image_src(page, selector: str) -> str:
     return page.get_attribute(selector, "src") or ""
 
@@ -279,40 +255,19 @@ def test_every_panel_shows_its_content_without_console_errors(page):
     assert page.console.errors == []
 
 
-def screen_xy(page, i: int) -> tuple[float, float]:
-    """Where latent point i is drawn, in page coordinates (the canvas may be scaled by CSS)."""
-    return tuple(
-        page.evaluate(
-            """(i) => {
-                const c = document.querySelector('#latent-plot');
-                const r = c.getBoundingClientRect();
-                const [x, y] = toScreen(state.latent.points[i]);
-                return [r.left + (x * r.width) / c.width, r.top + (y * r.height) / c.height];
-            }""",
-            i,
-        )
-    )
-
-
-def farthest_from_first(page) -> int:
-    """The latent point farthest from point 0: a pair of clicks that cannot land on the same point."""
-    points = np.asarray(page.evaluate("state.latent.points"))
-    return int(((points - points[0]) ** 2).sum(axis=1).argmax())
-
-
 def test_latent_hover_shows_the_item_and_two_clicks_interpolate(page):
     pick_model(page, "m")
     open_panel(page, "latent")
     page.wait_for_function("state.latent && state.latent.points.length > 0")
     assert page.evaluate("state.latent.method") == "code"  # a 2-D code is drawn as it is
 
-    page.mouse.move(*screen_xy(page, 0))
+    page.mouse.move(*latent_xy(page, 0))
     page.wait_for_selector("#latent-tooltip", state="visible")
     page.wait_for_function("document.querySelector('#latent-tooltip img').naturalWidth > 0")
 
     far = farthest_from_first(page)
-    page.mouse.click(*screen_xy(page, 0))
-    page.mouse.click(*screen_xy(page, far))
+    page.mouse.click(*latent_xy(page, 0))
+    page.mouse.click(*latent_xy(page, far))
     page.wait_for_function("document.querySelectorAll('#latent-interp img').length >= 8")
     linear = [img.get_attribute("src") for img in page.locator("#latent-interp img").all()]
     page.check("input[name='interp-method'][value='spherical']")
