@@ -18,16 +18,14 @@ else
     "$py" -m pip install --quiet -e .
 fi
 if [ "$extra" = "test" ] && [ ! -x /usr/bin/chromium ]; then
+    # A failure here only warns: every other test still runs, and the browser test then fails saying why.
     sudo=""
-    if [ "$(id -u)" != "0" ]; then
-        if ! command -v sudo >/dev/null; then
-            echo "scripts/setup.sh: the dashboard's browser test needs /usr/bin/chromium:" \
-                "run 'apt-get install chromium' as root, then this script again" >&2
-            exit 1
-        fi
+    if [ "$(id -u)" != "0" ] && command -v sudo >/dev/null; then
         sudo="sudo"
     fi
     export DEBIAN_FRONTEND=noninteractive
-    $sudo apt-get update -qq
-    $sudo apt-get install -y -qq chromium >/dev/null
+    if ! { $sudo apt-get update -qq && $sudo apt-get install -y -qq chromium >/dev/null; }; then
+        echo "scripts/setup.sh: warning: could not install Debian's chromium, which the dashboard's" \
+            "browser test needs; run 'apt-get install chromium' as root" >&2
+    fi
 fi
