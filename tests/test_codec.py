@@ -108,6 +108,16 @@ def test_entropy_bottleneck_is_a_distribution_and_its_tables_cover_it():
     assert torch.equal(rounded, torch.zeros_like(rounded))
 
 
+def test_a_channel_with_one_value_codes_and_decodes():
+    # training can switch a latent channel off: all its mass on one value, a one-entry table
+    enc = StreamEncoder()
+    enc.encode_iid(np.zeros(7, np.int64), fixed_model(np.array([1.0])))
+    enc.encode_iid(np.array([1, 0, 1]), fixed_model(np.array([0.5, 0.5])))
+    dec = StreamDecoder(enc.finish())
+    assert np.array_equal(dec.decode_iid(fixed_model(np.array([1.0])), 7), np.zeros(7))
+    assert np.array_equal(dec.decode_iid(fixed_model(np.array([0.5, 0.5])), 3), [1, 0, 1])
+
+
 @settings(max_examples=40, deadline=None)
 @given(
     st.lists(st.tuples(st.integers(0, 60), st.integers(2, 12), st.floats(0.05, 3.0)), min_size=1, max_size=3),

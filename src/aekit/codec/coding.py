@@ -29,7 +29,12 @@ TRIM_BELOW = 4096
 
 def fixed_model(pmf: np.ndarray):
     """A constriction model for i.i.d. symbols under one pmf (L,): one latent channel's table."""
-    return Categorical(np.ascontiguousarray(pmf, dtype=np.float64), perfect=False)
+    pmf = np.ascontiguousarray(pmf, dtype=np.float64)
+    if pmf.size == 1:
+        # A channel the training switched off keeps all its mass on one value; constriction refuses a
+        # one-symbol alphabet, so a second, never-used symbol of probability 0 goes beside it.
+        pmf = np.append(pmf, 0.0)
+    return Categorical(pmf, perfect=False)
 
 
 def _as_block(symbols: np.ndarray, probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
