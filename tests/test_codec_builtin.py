@@ -25,7 +25,7 @@ from aekit.errors import ModelFileError
 
 ROOT = Path(__file__).resolve().parents[1]
 # fingerprint of the shipped photo.aek (config + weights); bench/results/train_photo_codec.json has it too
-PHOTO_FINGERPRINT = "32988b96d5cec9482cd29947696c1c44"
+PHOTO_FINGERPRINT = "a4c8523bad52dfa39de4452da306f13f"
 
 
 @pytest.fixture(scope="module")
