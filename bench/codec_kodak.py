@@ -76,19 +76,7 @@ def sweep_ours(codec: ImageCodec, images: list[np.ndarray], tmp: Path) -> tuple[
             sizes.append(size)
             bpps.append(8 * size / (img.shape[0] * img.shape[1]))
             psnrs.append(psnr(img, rec))
-        points.append(
-            Point(
-                OURS,
-                q,
-                len(images),
-                float(np.mean(sizes)),
-                float(np.mean(bpps)),
-                float(np.mean(psnrs)),
-                sizes,
-                bpps,
-                psnrs,
-            )
-        )
+        points.append(Point.measured(OURS, q, sizes, bpps, psnrs))
         print(
             json.dumps({"codec": OURS, "quality": q, "bpp": points[-1].bpp, "psnr": points[-1].psnr}),
             flush=True,

@@ -128,6 +128,14 @@ class Point:
     bpps: list[float]
     psnrs: list[float]
 
+    @classmethod
+    def measured(
+        cls, codec: str, quality: int | None, sizes: list[int], bpps: list[float], psnrs: list[float]
+    ) -> Point:
+        """The point of per-image measurements: the means come from the lists."""
+        means = (float(np.mean(v)) for v in (sizes, bpps, psnrs))
+        return cls(codec, quality, len(sizes), *means, sizes, bpps, psnrs)
+
     def summary(self) -> dict:
         """The means only (for JSON results)."""
         d = asdict(self)
@@ -149,17 +157,7 @@ def evaluate(codec: str, images: Sequence[np.ndarray], quality: int | None = Non
         sizes.append(len(data))
         bpps.append(8 * len(data) / (img.shape[0] * img.shape[1]))
         psnrs.append(psnr(_plain(img), out))
-    return Point(
-        codec,
-        q,
-        len(sizes),
-        float(np.mean(sizes)),
-        float(np.mean(bpps)),
-        float(np.mean(psnrs)),
-        sizes,
-        bpps,
-        psnrs,
-    )
+    return Point.measured(codec, q, sizes, bpps, psnrs)
 
 
 def sweep(codec: str, images: Sequence[np.ndarray], qualities: Sequence[int] = QUALITIES) -> list[Point]:

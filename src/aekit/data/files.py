@@ -345,15 +345,10 @@ def _write_npz(tmp: Path, arr: np.ndarray) -> None:
 def _frame(arr: np.ndarray, suffix: str):
     import pandas as pd
 
-    if arr.ndim == 1:
-        arr = arr[:, None]
-    if arr.ndim != 2:
-        raise DataError(
-            f"{suffix} holds a table (rows x columns) but the array has shape {arr.shape}; "
-            "flatten it with arr.reshape(len(arr), -1) or write .npy/.npz instead"
-        )
-    # named columns give the CSV a header, so it reads back the same with or without header sniffing
-    return pd.DataFrame(arr, columns=[f"x{i}" for i in range(arr.shape[1])])
+    from aekit.data.writers import table_columns
+
+    # named columns (x0, x1, ...) give the CSV a header, so it reads back the same with or without sniffing
+    return pd.DataFrame(table_columns({"x": arr}, Path(suffix)))
 
 
 _WRITERS: dict[str, Callable[[Path, np.ndarray], None]] = {

@@ -215,7 +215,7 @@ def table_columns(arrays: Mapping[str, np.ndarray], path: Path) -> dict[str, np.
         if a.ndim != 2:
             raise DataError(
                 f"{path.suffix} holds a table (rows x columns) but each row has shape {a.shape[1:]}; "
-                "write .npy or .npz instead"
+                "flatten it with arr.reshape(len(arr), -1) or write .npy/.npz instead"
             )
         return {f"x{i}": a[:, i] for i in range(a.shape[1])}
     for name, a in arrays.items():
