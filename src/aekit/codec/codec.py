@@ -30,6 +30,7 @@ from aekit.codec.coding import StreamDecoder, StreamEncoder
 from aekit.codec.container import ArchiveReader, ArchiveWriter, Item
 from aekit.codec.network import DEFAULT_LAMBDAS, CodecNet, CodecNetConfig
 from aekit.codec.pixels import GROUPS, bin_values, group_map, subpixel_params, value_pmf
+from aekit.codec.refine import refine_latent
 from aekit.codec.training import estimate_bits, train_codec
 from aekit.errors import ConfigError, DataError, ModelFileError
 from aekit.inputs import image_list, seed_of
@@ -225,31 +226,47 @@ class ImageCodec(BaseEstimator):
         return len(self.qualities_)
 
     def compress(
-        self, images: Any, quality: int = 8, lossless: bool = False, names: Sequence[str] | None = None
+        self,
+        images: Any,
+        quality: int = 8,
+        lossless: bool = False,
+        names: Sequence[str] | None = None,
+        refine: int = 0,
     ) -> list[Item]:
         """One ``Item`` per image: an array (N, H, W[, 3]), one image (H, W) / (H, W, 3), or a list.
 
         ``quality`` 1..n_qualities (higher = better and bigger); ``lossless=True`` ignores it and codes
         every pixel exactly. Images must be uint8 (or integers in 0..255) with this codec's channels.
+        ``refine`` > 0 spends that many gradient steps per image improving its latent for the decoder
+        (``aekit.codec.refine``): slower encoding, same decoder and format; lossy qualities only.
         """
         check_is_fitted(self)
         q = self._check_quality(quality, lossless)
+        refine = self._check_refine(refine, q, lossless)
         batch = self._batch(images)
         if names is not None and len(names) != len(batch):
             raise ConfigError(f"got {len(names)} names for {len(batch)} images")
         labelled = ((im, "" if names is None else names[i], f"image {i}") for i, im in enumerate(batch))
-        return list(self._encode_stream(labelled, q, lossless))
+        return list(self._encode_stream(labelled, q, lossless, refine))
 
     def encode(
-        self, image: Any, quality: int, lossless: bool = False, name: str = "", what: str = "image"
+        self,
+        image: Any,
+        quality: int,
+        lossless: bool = False,
+        name: str = "",
+        what: str = "image",
+        refine: int = 0,
     ) -> Item:
         """One image (H, W[, 3]) -> one ``Item`` (see ``compress``)."""
         check_is_fitted(self)
         q = self._check_quality(quality, lossless)
-        return self._encode_group([self._check_image(_as_uint8(image, what), what)], q, lossless, [name])[0]
+        refine = self._check_refine(refine, q, lossless)
+        arr = self._check_image(_as_uint8(image, what), what)
+        return self._encode_group([arr], q, lossless, [name], refine)[0]
 
     def _encode_stream(
-        self, labelled: Iterable[tuple[Any, str, str]], q: int, lossless: bool
+        self, labelled: Iterable[tuple[Any, str, str]], q: int, lossless: bool, refine: int = 0
     ) -> Iterator[Item]:
         """Encode (image, name, label) in order, consecutive images of one shape a coding batch at a time."""
         group: list[np.ndarray] = []
@@ -257,12 +274,12 @@ class ImageCodec(BaseEstimator):
         for image, name, what in labelled:
             arr = self._check_image(_as_uint8(image, what), what)
             if group and (arr.shape != group[0].shape or len(group) == self._coding_batch(arr.shape)):
-                yield from self._encode_group(group, q, lossless, names)
+                yield from self._encode_group(group, q, lossless, names, refine)
                 group, names = [], []
             group.append(arr)
             names.append(name)
         if group:
-            yield from self._encode_group(group, q, lossless, names)
+            yield from self._encode_group(group, q, lossless, names, refine)
 
     def _coding_batch(self, shape: tuple[int, ...]) -> int:
         """How many items of this shape share one network pass: a function of the shape alone."""
@@ -272,18 +289,28 @@ class ImageCodec(BaseEstimator):
         hp, wp = shape[0] + -shape[0] % stride, shape[1] + -shape[1] % stride
         return max(1, min(CODING_BATCH, CODING_PIXELS // (hp * wp)))
 
-    def _encode_group(self, arrs: list[np.ndarray], q: int, lossless: bool, names: list[str]) -> list[Item]:
+    def _encode_group(
+        self, arrs: list[np.ndarray], q: int, lossless: bool, names: list[str], refine: int = 0
+    ) -> list[Item]:
         """Images of one shape (at most one coding batch) -> their items."""
         level, bins = self._mode(q, lossless)
         net = self.net_
         size = self._coding_batch(arrs[0].shape)
         x, padding = self._padded(np.stack(arrs))  # (n, C, Hp, Wp)
         n = len(arrs)
+        y = None
+        if refine:
+            # the encoder alone decides the symbols: neither the analysis nor the refinement has to match
+            # anything at the decoder, so both may use every thread
+            with torch.no_grad():
+                y = net.analysis(x) * net.gain(level)  # (n, M, hp, wp)
+            y = refine_latent(net, x, y, level, refine, arrs[0].shape[:2])
         with torch.no_grad(), _one_thread():
             encoders = [StreamEncoder() for _ in range(n)]
             bottleneck = net.bottlenecks[level]
-            # the encoder alone decides the symbols: the analysis need not match anything at the decoder
-            y = net.analysis(x) * net.gain(level)  # (n, M, hp, wp)
+            if y is None:
+                # the encoder alone decides the symbols: the analysis need not match anything at the decoder
+                y = net.analysis(x) * net.gain(level)  # (n, M, hp, wp)
             symbols = bottleneck.symbols(torch.round(y))  # (n, M, hp, wp)
             models = bottleneck.coding_models()
             for enc, item_symbols in zip(encoders, symbols, strict=True):
@@ -426,6 +453,18 @@ class ImageCodec(BaseEstimator):
             return self.net_.config.lossless_level, 1
         return self.qualities_[quality - 1]
 
+    def _check_refine(self, refine: Any, quality: int, lossless: bool) -> int:
+        """Refinement steps, checked: a non-negative integer, and only where the latent alone is coded."""
+        if isinstance(refine, bool) or not isinstance(refine, int | np.integer) or refine < 0:
+            raise ConfigError(f"refine must be a whole number of steps, 0 (off) or more; got {refine!r}.")
+        if refine and self._mode(quality, lossless)[1]:
+            what = "lossless mode" if lossless else f"quality {quality} (near-lossless: its pixels are coded)"
+            raise ConfigError(
+                f"refine improves the latent of lossy qualities; {what} codes the pixels themselves, so it "
+                "would only slow encoding down. Leave refine at 0 there."
+            )
+        return int(refine)
+
     def _check_quality(self, quality: Any, lossless: bool) -> int:
         if lossless:
             return LOSSLESS_QUALITY
@@ -483,18 +522,21 @@ class ImageCodec(BaseEstimator):
         names: Sequence[str] | None = None,
         codec_name: str | None = None,
         meta: dict[str, Any] | None = None,
+        refine: int = 0,
     ) -> int:
         """Compress ``images`` (any iterable, read one at a time) into an ``.aez`` archive; returns its size.
 
         The archive appears atomically at ``path`` when every image is in. ``codec_name`` (default: the
         file this codec was loaded from) is recorded so ``aekit decompress`` can find the model.
+        ``refine``: see ``compress``.
         """
         check_is_fitted(self)
         q = self._check_quality(quality, lossless)
+        refine = self._check_refine(refine, q, lossless)
         name = self.name_ if codec_name is None else codec_name
         labelled = ((im, "" if names is None else names[i], f"image {i}") for i, im in enumerate(images))
         with ArchiveWriter(path, name, self.fingerprint_, meta or {}) as writer:
-            for item in self._encode_stream(labelled, q, lossless):
+            for item in self._encode_stream(labelled, q, lossless, refine):
                 writer.add(item)
         return Path(path).stat().st_size
 
