@@ -211,7 +211,7 @@ def compare_with_pca(
 
         say(f"code size {k}: fitting PCA with {k} components")
         started = time.perf_counter()
-        pca = _fit_pca(flat_train, k, random_state)
+        pca = fit_pca(flat_train, k, random_state)
         pca_codes = pca.transform(flat_target).astype(np.float32)  # (M, k)
         pca_flat = pca.inverse_transform(pca_codes)  # (M, D)
         pca_seconds = time.perf_counter() - started
@@ -289,7 +289,11 @@ _UNITS = {
 }
 
 
-def _fit_pca(flat_train: np.ndarray, k: int, random_state: int):
+def fit_pca(flat_train: np.ndarray, k: int, random_state: int):
+    """scikit-learn's PCA with k components fitted on (N, D) rows, under torch's thread budget.
+
+    Randomized SVD for big inputs. Shared with the HTML report, which draws the same PCA curve.
+    """
     from sklearn.decomposition import PCA
 
     big = flat_train.size > PCA_RANDOMIZED_ABOVE and k < min(flat_train.shape)

@@ -142,7 +142,7 @@ def _pca_curve(
     mean_error = float(np.mean((flat - flat_train.mean(axis=0, dtype=np.float64)) ** 2))
     limit = min(flat_train.shape)
     sizes = sorted({max(1, round(k * f)) for f in PCA_FACTORS if round(k * f) <= limit} | {min(k, limit)})
-    pca = compare._fit_pca(flat_train, max(sizes), random_state=0)
+    pca = compare.fit_pca(flat_train, max(sizes), random_state=0)
     centred = flat - pca.mean_
     low, high = spec.value_range
     errors = []
