@@ -13,8 +13,8 @@ from sklearn.metrics import roc_auc_score
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from aekit import AnomalyDetector, AutoEncoder
+from aekit.data.scaling import IQR_TO_STD, DataSpec, fit_spec
 from aekit.errors import ConfigError, DataError, ModelFileError
-from aekit.estimators.scaling import IQR_TO_STD, DataSpec, fit_spec
 from aekit.estimators.windows import sliding_windows, spread_scores
 from cli_helpers import assert_one_error, run
 

@@ -444,7 +444,7 @@ def test_train_choices_and_defaults_match_the_library():
     from typing import get_args, get_type_hints
 
     from aekit import AutoEncoder, losses, noise
-    from aekit.estimators.scaling import SCALINGS
+    from aekit.data.scaling import SCALINGS
     from aekit.models.config import Backbone
     from aekit.models.sparse import SparseConfig
 

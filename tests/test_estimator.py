@@ -5,7 +5,7 @@ scikit-learn's checks: all of them run; ``EXPECTED_FAILED_CHECKS`` lists the two
 computed in batches of different sizes to 1e-7, which float32 on the CPU cannot promise. One check is
 skipped by scikit-learn itself, not by us: ``check_array_api_input`` needs the SCIPY_ARRAY_API=1
 environment variable set before scipy is imported (it passes when the suite runs with it set).
-Two checks found real bugs that are fixed in ``estimators/scaling.py``: complex data was silently cast
+Two checks found real bugs that are fixed in ``data/scaling.py``: complex data was silently cast
 to real (``check_complex_data``), and the empty-data error lacked scikit-learn's wording
 (``check_estimators_empty_data_messages``).
 """

@@ -26,11 +26,11 @@ from aekit.data.lazy import (
     memory_budget,
     streaming_spec,
 )
+from aekit.data.scaling import fit_spec
 from aekit.data.sources import ArraySource, CompressedNpzSource, Source, open_source
 from aekit.errors import ConfigError, DataError
 from aekit.estimators import autoencoder as autoencoder_module
 from aekit.estimators.autoencoder import _split
-from aekit.estimators.scaling import fit_spec
 from cli_helpers import one_line_error, run
 
 RNG = np.random.default_rng(0)

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from aekit import report
+from aekit.data.scaling import fit_spec
 from aekit.errors import ConfigError, DataError
-from aekit.estimators.scaling import fit_spec
 
 CODE_SIZES = (2, 4, 8, 16, 32, 64)
 SCATTER_SIZE = 2  # the code size whose codes are drawn as a map
@@ -169,7 +169,7 @@ def compare_with_pca(
     ``progress`` receives one line per step.
     """
     from aekit import AutoEncoder
-    from aekit.estimators.scaling import check_array, check_like
+    from aekit.data.scaling import check_array, check_like
     from aekit.models import FAMILIES
 
     say = progress or (lambda _: None)

@@ -86,7 +86,7 @@ def measure(est: Any, data: Any, name: str, source: str | None = None) -> Facts:
 
     Raises DataError when the data's samples do not have the shape the model was trained on.
     """
-    from aekit.estimators.scaling import check_like
+    from aekit.data.scaling import check_like
 
     spec = est.spec_
     has_test = data.x_test is not None and len(data.x_test) > 0

@@ -107,7 +107,7 @@ def _info_table(path: str):
 def _info(args: argparse.Namespace) -> int:
     from aekit import tensorfile
     from aekit._version import __version__
-    from aekit.estimators.scaling import DataSpec
+    from aekit.data.scaling import DataSpec
     from aekit.io import load_model
 
     _, doc = tensorfile.load(args.model)
@@ -175,7 +175,7 @@ def _eval(args: argparse.Namespace) -> int:
     import torch
 
     from aekit.data import load
-    from aekit.estimators.scaling import check_like
+    from aekit.data.scaling import check_like
     from aekit.training import evaluate
 
     est = load_estimator(args.model, args.device)

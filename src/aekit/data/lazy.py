@@ -16,15 +16,15 @@ from pathlib import Path
 
 import numpy as np
 
-from aekit.data.sources import Source
-from aekit.errors import ConfigError, DataError
-from aekit.estimators.scaling import (
+from aekit.data.scaling import (
     IQR_TO_STD,
     DataSpec,
     check_scaling,
     choose_scaling,
     spec_dtype,
 )
+from aekit.data.sources import Source
+from aekit.errors import ConfigError, DataError
 
 BLOCK_BYTES = 1 << 20  # contiguous rows read at a time: large enough for sequential reads to be fast
 WINDOW_BYTES = 64 << 20  # rows shuffled together (per process): the memory a training window holds

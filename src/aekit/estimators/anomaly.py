@@ -30,9 +30,9 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
+from aekit.data.scaling import DataSpec, check_array
 from aekit.errors import ConfigError, DataError, ModelFileError
 from aekit.estimators.autoencoder import AutoEncoder, resolve_device
-from aekit.estimators.scaling import DataSpec, check_array
 from aekit.estimators.windows import check_series, sliding_windows, spread_scores
 
 FORMAT = "aekit-detector"

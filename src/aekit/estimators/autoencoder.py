@@ -15,8 +15,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from aekit.data.scaling import DataSpec, check_array, check_like, fit_spec
 from aekit.errors import ConfigError, DataError
-from aekit.estimators.scaling import DataSpec, check_array, check_like, fit_spec
 
 PREDICT_BATCH = 1024
 # transform and friends read a path or Source at most this many bytes of scaled rows at a time (whole
