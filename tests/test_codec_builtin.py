@@ -25,7 +25,7 @@ from aekit.errors import ModelFileError
 
 ROOT = Path(__file__).resolve().parents[1]
 # fingerprint of the shipped photo.aek (config + weights); bench/results/train_photo_codec.json has it too
-PHOTO_FINGERPRINT = "a4c8523bad52dfa39de4452da306f13f"
+PHOTO_FINGERPRINT = "78fef9e90623103f40d451df156b3d27"
 
 
 @pytest.fixture(scope="module")
