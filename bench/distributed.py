@@ -41,7 +41,7 @@ from aekit import __version__
 from aekit.data import load
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import machine  # noqa: E402
+from machine import machine, save_results  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = {"hidden": "512,256", "code_size": 32, "batch_size": 128, "lr": 3e-3, "seed": 0}
@@ -154,10 +154,7 @@ def main() -> None:
     if args.quick:
         print(json.dumps(summary, indent=1))
         return
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "distributed.json").write_text(json.dumps(doc, indent=1) + "\n")
-    (args.out / "distributed.md").write_text(markdown(doc))
-    print(f"wrote {args.out / 'distributed.json'} and distributed.md")
+    save_results(args.out, "distributed", doc, markdown(doc), indent=1)
 
 
 def markdown(doc: dict) -> str:

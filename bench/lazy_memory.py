@@ -38,7 +38,7 @@ import torch
 from aekit import __version__
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import git_version, machine  # noqa: E402
+from machine import git_version, machine, save_results  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = {
@@ -246,10 +246,7 @@ def main() -> None:
     print(json.dumps(doc["checks"]))
     out = args.out if args.out is not None else (None if args.quick else ROOT / "bench" / "results")
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "lazy_memory.json").write_text(json.dumps(doc, indent=2) + "\n")
-        (out / "lazy_memory.md").write_text(markdown(doc))
-        print(f"wrote {out / 'lazy_memory.json'} and {out / 'lazy_memory.md'}")
+        save_results(out, "lazy_memory", doc, markdown(doc))
 
 
 if __name__ == "__main__":

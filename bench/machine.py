@@ -39,3 +39,15 @@ def git_version() -> str | None:
 
     commit = git("rev-parse", "--short", "HEAD")
     return (commit + ("-dirty" if git("status", "--porcelain", "--", "src") else "")) or None
+
+
+def save_results(out: Path, name: str, doc: dict, markdown: str, indent: int = 2) -> None:
+    """Write ``out/name.json`` and ``out/name.md`` atomically (a killed run leaves the old figures whole)."""
+    import json
+
+    from aekit.atomic import write_text_atomic
+
+    out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out / f"{name}.json", json.dumps(doc, indent=indent) + "\n")
+    write_text_atomic(out / f"{name}.md", markdown)
+    print(f"wrote {out / (name + '.json')} and {out / (name + '.md')}")

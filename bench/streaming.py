@@ -36,7 +36,7 @@ import torch
 from aekit import AutoEncoder, __version__
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import git_version, machine  # noqa: E402
+from machine import git_version, machine, save_results  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 WIDTH = 256
@@ -194,10 +194,7 @@ def main() -> None:
     print(markdown(doc))
     out = args.out if args.out is not None else (None if args.quick else ROOT / "bench" / "results")
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "streaming.json").write_text(json.dumps(doc, indent=2) + "\n")
-        (out / "streaming.md").write_text(markdown(doc))
-        print(f"wrote {out / 'streaming.json'} and {out / 'streaming.md'}")
+        save_results(out, "streaming", doc, markdown(doc))
 
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from machine import git_version, machine  # bench/machine.py: the script's folder is on sys.path
+from machine import git_version, machine, save_results  # bench/machine.py: the script's folder is on sys.path
 
 from aekit import AutoEncoder, __version__
 from aekit.data import load
@@ -399,10 +399,7 @@ def main() -> None:
     print(markdown(doc))
     out = args.out if args.out is not None else (None if args.quick else ROOT / "bench" / "results")
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "throughput.json").write_text(json.dumps(doc, indent=2) + "\n")
-        (out / "throughput.md").write_text(markdown(doc))
-        print(f"wrote {out / 'throughput.json'} and {out / 'throughput.md'}")
+        save_results(out, "throughput", doc, markdown(doc))
 
 
 if __name__ == "__main__":

@@ -298,19 +298,15 @@ class ImageCodec(BaseEstimator):
         size = self._coding_batch(arrs[0].shape)
         x, padding = self._padded(np.stack(arrs))  # (n, C, Hp, Wp)
         n = len(arrs)
-        y = None
+        # the encoder alone decides the symbols: neither the analysis nor the refinement has to match
+        # anything at the decoder (so the refinement's long optimisation may use every thread)
+        with torch.no_grad(), _one_thread():
+            y = net.analysis(x) * net.gain(level)  # (n, M, hp, wp)
         if refine:
-            # the encoder alone decides the symbols: neither the analysis nor the refinement has to match
-            # anything at the decoder, so both may use every thread
-            with torch.no_grad():
-                y = net.analysis(x) * net.gain(level)  # (n, M, hp, wp)
             y = refine_latent(net, x, y, level, refine, arrs[0].shape[:2])
         with torch.no_grad(), _one_thread():
             encoders = [StreamEncoder() for _ in range(n)]
             bottleneck = net.bottlenecks[level]
-            if y is None:
-                # the encoder alone decides the symbols: the analysis need not match anything at the decoder
-                y = net.analysis(x) * net.gain(level)  # (n, M, hp, wp)
             symbols = bottleneck.symbols(torch.round(y))  # (n, M, hp, wp)
             models = bottleneck.coding_models()
             for enc, item_symbols in zip(encoders, symbols, strict=True):
