@@ -3,8 +3,9 @@ determinism, and scikit-learn's own estimator checks.
 
 scikit-learn's checks: all of them run and pass, the two that compare a row scored alone with the same
 row in a batch included (inference pads batches of fewer than 8 rows: see
-``test_a_row_gets_the_same_bits_alone_and_in_a_batch``). One check is skipped by scikit-learn itself, not by us: ``check_array_api_input`` needs the SCIPY_ARRAY_API=1
-environment variable set before scipy is imported (it passes when the suite runs with it set).
+``test_a_row_gets_the_same_bits_alone_and_in_a_batch``). One check is skipped by scikit-learn itself,
+not by us: ``check_array_api_input`` needs the SCIPY_ARRAY_API=1 environment variable set before scipy is
+imported (it passes when the suite runs with it set).
 Two checks found real bugs that are fixed in ``data/scaling.py``: complex data was silently cast
 to real (``check_complex_data``), and the empty-data error lacked scikit-learn's wording
 (``check_estimators_empty_data_messages``).
