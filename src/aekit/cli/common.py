@@ -155,7 +155,22 @@ def check_output(out: str, *inputs: str, option: str = "-o") -> Path:
             raise DataError(
                 f"refusing to overwrite the input file {source} with the output; give another {option} path"
             )
+    check_writable(target, option)
     return target
+
+
+def check_writable(target: Path, option: str) -> None:
+    """Refuse, before any work, an output path that cannot be written (checked again when written)."""
+    folder = target.parent
+    while not folder.exists() and folder != folder.parent:  # the folders to be made: the first that exists
+        folder = folder.parent
+    if not folder.is_dir():
+        raise DataError(f"{option} {target}: {folder} is a file, so nothing can be written under it")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise DataError(
+            f"{option} {target}: the folder {folder} is not writable (read-only, or owned by someone "
+            "else); give a path in a folder you can write to"
+        )
 
 
 def _same_file(a: Path, b: Path) -> bool:

@@ -235,7 +235,7 @@ def _inputs(inputs: list[str]) -> _Files | _Stack:
 def _decompress(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from aekit.atomic import atomic_path
+    from aekit.atomic import atomic_folder, atomic_path
     from aekit.codec.container import ArchiveReader
     from aekit.data.writers import open_writer
     from aekit.restore.images import write_image
@@ -279,10 +279,13 @@ def _decompress(args: argparse.Namespace) -> int:
                         names.append(item.name)  # decode_stream reads a batch's items before it yields them
                         yield item
 
-                for k, image in enumerate(codec.decode_stream(items(), f" of {source}")):
-                    write_image(out / _file_name(names[k], k, used), image)
-                    if bar is not None:
-                        bar.advance(bar.task_ids[0])
+                # All images are written to a temporary folder first: a damaged item half-way leaves -o as
+                # it was, not with the images before it.
+                with atomic_folder(out) as folder:
+                    for k, image in enumerate(codec.decode_stream(items(), f" of {source}")):
+                        write_image(folder / _file_name(names[k], k, used), image)
+                        if bar is not None:
+                            bar.advance(bar.task_ids[0])
         finally:
             if bar is not None:
                 bar.stop()

@@ -173,6 +173,7 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         trainer = Trainer(train_config)
         # All randomness comes from seed; fork_rng restores the caller's global RNG state afterwards.
         devices = [torch.cuda.current_device()] if device.startswith("cuda") else []
+        self._check_fits(settings, (min(int(self.batch_size), len(train)), *spec.input_shape), device)
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
             model = build_model(self.kind, settings)
@@ -184,6 +185,31 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         self._n_features_out = self.code_size
         self.device_ = device
         return self
+
+    def _check_fits(self, settings: dict[str, Any], batch: tuple[int, ...], device: str) -> None:
+        """Refuse, before allocating anything, a model whose training would not fit in memory."""
+        import torch
+
+        from aekit.data.lazy import memory_available
+        from aekit.models.footprint import gigabytes, meta_model, parameter_bytes, training_bytes
+
+        model = meta_model(self.kind, settings)
+        need = training_bytes(model, batch)
+        if device.startswith("cuda"):
+            have, where = torch.cuda.mem_get_info(torch.device(device))[0], f"free on {device}"
+        else:
+            have, where = memory_available(), "of memory available"
+        if need <= have:
+            return
+        weights = parameter_bytes(model) // 4
+        images = self.kind != "conv" and len(settings["input_shape"]) > 1
+        hint = "Images train far smaller with kind='conv'. " if images else ""
+        raise ConfigError(
+            f"kind={self.kind!r} (code_size={model.config.code_size}, hidden={self.hidden!r}) on inputs of "
+            f"shape {tuple(settings['input_shape'])} has {weights:,} weights and needs about "
+            f"{gigabytes(need)} to train at batch_size {batch[0]}, more than the {gigabytes(have)} {where}. "
+            f"{hint}Make code_size, hidden or batch_size smaller."
+        )
 
     def _seed(self) -> int:
         from aekit.inputs import seed_of
