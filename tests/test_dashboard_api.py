@@ -15,7 +15,10 @@ import json
 import os
 import shutil
 import socket
+import struct
+import threading
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +29,7 @@ from PIL import Image
 from aekit import AnomalyDetector, AutoEncoder
 from aekit.cli.main import main
 from aekit.dashboard import create_app, images
+from aekit.dashboard.app import MAX_BODY_BYTES, MAX_HEAVY_REQUESTS
 from aekit.data import load
 from cli_helpers import assert_one_error, run
 
@@ -486,6 +490,189 @@ def test_local_servers_refuse_other_host_names(root):
     app = create_app(root / "runs", allowed_hosts=("127.0.0.1", "localhost"))
     assert TestClient(app, base_url="http://127.0.0.1:8765").get("/api/health").status_code == 200
     detail(TestClient(app, base_url="http://evil.example:8765").get("/api/health"), 400, "evil.example")
+
+
+# -- what another site's page cannot make the browser do -----------------------------------------------------
+
+
+def black_png(width: int, height: int) -> bytes:
+    """A black grayscale PNG written row by row: 20000 x 20000 is a 0.4 MB file that decodes to 400 MB,
+    and this test never holds those pixels."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    deflate = zlib.compressobj(9)
+    row = bytes(width + 1)  # filter type 0, then the pixels
+    idat = b"".join(deflate.compress(row) for _ in range(height)) + deflate.flush()
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit grayscale
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def upload(content: bytes | None = None) -> dict:
+    return {"files": {"file": ("a.png", png(photo()) if content is None else content, "image/png")}}
+
+
+def free_slots(client: TestClient) -> int:
+    slots, free = client.app.state.heavy_slots, 0
+    while free <= MAX_HEAVY_REQUESTS and slots.acquire(blocking=False):
+        free += 1
+    for _ in range(free):
+        slots.release()
+    return free
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Origin": "https://evil.example"},
+        {"Origin": "null"},  # a sandboxed frame or a page opened from a file
+        {"Origin": "http://testserver:9999"},  # another server on the same machine
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Sec-Fetch-Site": "same-site"},
+        {"Sec-Fetch-Site": "cross-site", "Origin": "http://testserver"},
+    ],
+)
+def test_other_sites_pages_are_refused(client, headers):
+    response = client.post("/api/apply/compress", headers=headers, **upload())
+    detail(response, 403, "another site", "http://testserver/")
+    assert response.headers["x-content-type-options"] == "nosniff"
+    detail(client.post("/api/models/dense/game", headers=headers, json={"image": url_of(stroke())}), 403)
+    detail(client.post("/api/models/dense/decode", headers=headers, json={"z": [0, 0, 0, 0]}), 403)
+    detail(client.get("/api/models/dense/reconstructions", headers=headers), 403)  # an <img> or <script>
+
+
+def test_the_dashboards_own_page_is_served(client):
+    own = {"Origin": "http://testserver", "Sec-Fetch-Site": "same-origin"}
+    assert client.post("/api/apply/compress", headers=own, **upload()).status_code == 200
+    assert (
+        client.post("/api/models/dense/game", headers=own, json={"image": url_of(stroke())}).status_code
+        == 200
+    )
+    assert client.get("/api/models", headers={"Sec-Fetch-Site": "same-origin"}).status_code == 200
+    # typed into the address bar, or a link to the dashboard followed from another site
+    assert client.get("/api/health", headers={"Sec-Fetch-Site": "none"}).status_code == 200
+    assert (
+        client.get("/", headers={"Sec-Fetch-Site": "cross-site"}).status_code == client.get("/").status_code
+    )
+
+
+def test_the_own_origin_is_the_host_the_page_was_served_from(client):
+    served = TestClient(client.app, base_url="http://192.168.1.5:8800")  # e.g. --host 0.0.0.0 --port 8800
+    body = {"z": [0, 0, 0, 0]}
+    ok = served.post("/api/models/dense/decode", json=body, headers={"Origin": "http://192.168.1.5:8800"})
+    assert ok.status_code == 200, ok.text
+    refused = served.post("/api/models/dense/decode", json=body, headers={"Origin": "http://127.0.0.1:8765"})
+    detail(refused, 403, "Origin: http://127.0.0.1:8765", "http://192.168.1.5:8800/")
+
+
+def chunked(head: bytes, total: int, size: int = 2**20):
+    """``total`` bytes starting with ``head``, as a generator: httpx sends it without a Content-Length."""
+    yield head
+    for start in range(len(head), total, size):
+        yield b"A" * min(size, total - start)
+
+
+MULTIPART_HEAD = (
+    b'--x\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\nContent-Type: image/png\r\n\r\n'
+)
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type", "head"),
+    [
+        ("/api/models/dense/game", "application/json", b'{"image": "data:image/png;base64,'),
+        ("/api/apply/compress", "multipart/form-data; boundary=x", MULTIPART_HEAD),
+    ],
+)
+def test_chunked_bodies_over_the_limit_are_413(client, path, content_type, head):
+    content = chunked(head, MAX_BODY_BYTES + 1)
+    response = client.post(path, content=content, headers={"Content-Type": content_type})
+    assert "content-length" not in response.request.headers
+    assert response.request.headers["transfer-encoding"] == "chunked"
+    detail(response, 413, f"over {MAX_BODY_BYTES // 2**20} MB")
+    assert free_slots(client) == MAX_HEAVY_REQUESTS
+
+
+def test_the_guard_counts_the_body_for_any_app():
+    """A body that passes the limit where no FastAPI route reads it: the guard answers 413 itself."""
+    from starlette.responses import PlainTextResponse
+
+    from aekit.dashboard.guard import Guard
+
+    async def echo_length(scope, receive, send):
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body, more = body + message.get("body", b""), message.get("more_body", False)
+        await PlainTextResponse(str(len(body)))(scope, receive, send)
+
+    guarded = TestClient(Guard(echo_length, max_body=2**20, slots=threading.BoundedSemaphore(1)))
+    assert guarded.post("/", content=chunked(b"", 2**20)).text == str(2**20)
+    detail(guarded.post("/", content=chunked(b"", 2**20 + 1)), 413, "over 1 MB")
+
+
+def test_chunked_bodies_under_the_limit_are_read(client):
+    body = json.dumps({"image": url_of(stroke())}).encode()
+    content = (body[i : i + 1000] for i in range(0, len(body), 1000))
+    response = client.post(
+        "/api/models/dense/game", content=content, headers={"Content-Type": "application/json"}
+    )
+    assert "content-length" not in response.request.headers
+    assert response.status_code == 200, response.text
+    assert picture(response.json()["output"]).shape == (8, 8)
+
+
+@pytest.mark.parametrize(
+    "side",
+    [
+        20000,  # 400 megapixels: Image.open raises DecompressionBombError before it gives the size
+        pytest.param(  # 100: Image.open only warns, and the header's size is over MAX_SIDE
+            10000, marks=pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
+        ),
+        pytest.param(10000, marks=pytest.mark.filterwarnings("error::PIL.Image.DecompressionBombWarning")),
+    ],
+)
+def test_png_bombs_are_413(client, side):
+    bomb = black_png(side, side)
+    assert len(bomb) < images.MAX_UPLOAD_BYTES
+    detail(client.post("/api/apply/compress", **upload(bomb)), 413, "4096x4096")
+    detail(client.post("/api/models/dense/game", json={"image": url_of(bomb)}), 413, "4096x4096")
+
+
+@pytest.mark.parametrize(("endpoint", "data"), [("compress", {}), ("restore", {"model": "denoise"})])
+def test_compress_and_restore_take_at_most_2_megapixels(client, endpoint, data):
+    limit = f"{images.MAX_APPLY_PIXELS:,}"
+    black = black_png(4096, 4096)  # a few KB that once cost 108 s and 5 GB to compress
+    detail(client.post(f"/api/apply/{endpoint}", data=data, **upload(black)), 413, "4096x4096", limit)
+    detail(client.post(f"/api/apply/{endpoint}", data=data, **upload(black_png(1449, 1448))), 413, limit)
+
+
+def test_the_game_shrinks_drawings_up_to_4096_a_side(client):
+    body = client.post("/api/models/dense/game", json={"image": url_of(black_png(4096, 4096))}).json()
+    assert picture(body["input"]).shape == (8, 8)
+
+
+def test_image_requests_beyond_the_cap_are_503(client):
+    slots, held = client.app.state.heavy_slots, 0
+    while held <= MAX_HEAVY_REQUESTS and slots.acquire(blocking=False):
+        held += 1  # as requests that are still running would
+    try:
+        assert held == MAX_HEAVY_REQUESTS
+        busy = client.post("/api/apply/compress", **upload())
+        detail(busy, 503, "try again")
+        assert int(busy.headers["retry-after"]) > 0
+        detail(client.post("/api/apply/restore", data={"model": "denoise"}, **upload()), 503)
+        detail(client.post("/api/models/dense/game", json={"image": url_of(stroke())}), 503)
+        # the rest of the API is not held up
+        assert client.get("/api/models").status_code == 200
+        assert client.post("/api/models/dense/decode", json={"z": [0, 0, 0, 0]}).status_code == 200
+    finally:
+        for _ in range(held):
+            slots.release()
+    assert client.post("/api/apply/compress", **upload()).status_code == 200
+    detail(client.post("/api/apply/compress", **upload(b"plain text")), 400)
+    assert free_slots(client) == MAX_HEAVY_REQUESTS  # answered or failed, each request gave its slot back
 
 
 # -- the aekit dashboard verb --------------------------------------------------------------------------------

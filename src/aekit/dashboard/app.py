@@ -2,7 +2,9 @@
 
 Errors: every AekitError becomes ``{"detail": message}`` with 400, 404 (NotFound) or 413 (TooLarge);
 FastAPI's own request validation errors become a one-line 400 too. Only files in the package's static
-folder (the page) and, through the API, in the runs folder are ever read on a request's behalf.
+folder (the page) and, through the API, in the runs folder are ever read on a request's behalf. Before
+any of it, ``guard.Guard`` refuses other sites' pages, other Host names, oversized bodies and image
+requests beyond ``MAX_HEAVY_REQUESTS`` at once.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import mimetypes
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,13 +24,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from aekit._version import __version__
 from aekit.dashboard import endpoints_apply, endpoints_game, endpoints_models, endpoints_runs, images
-from aekit.dashboard.errors import NotFound, status_of
+from aekit.dashboard.errors import NotFound, json_error, status_of
+from aekit.dashboard.guard import Guard
 from aekit.dashboard.workspace import Workspace
 from aekit.errors import AekitError
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 # a request body over this is refused before it is read: the largest upload, base64-encoded, plus forms
 MAX_BODY_BYTES = images.MAX_UPLOAD_BYTES * 4 // 3 + 64 * 1024
+# compress, restore and the game at once: the page sends one drawing and one upload at a time, and each
+# of these can take a second or more and hundreds of MB (see images.MAX_APPLY_PIXELS)
+MAX_HEAVY_REQUESTS = 2
 
 
 def _finite(value: Any) -> Any:
@@ -44,10 +51,6 @@ def _finite(value: Any) -> Any:
 class FiniteJSONResponse(JSONResponse):
     def render(self, content: Any) -> bytes:
         return json.dumps(_finite(content), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-
-
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"detail": " ".join(message.split())}, status_code=status)
 
 
 def create_app(
@@ -71,33 +74,26 @@ def create_app(
         openapi_url="/api/openapi.json",
     )
     app.state.workspace = Workspace(runs_dir, data, models, device=device)
-    hosts = None if allowed_hosts is None else {h.lower() for h in allowed_hosts}
-
-    @app.middleware("http")
-    async def guard(request: Request, call_next):
-        host = request.headers.get("host", "").rsplit(":", 1)[0].lower()
-        if hosts is not None and host not in hosts:
-            return _error(400, f"this dashboard answers to {', '.join(sorted(hosts))} only, not {host!r}.")
-        length = request.headers.get("content-length", "")
-        if length.isdigit() and int(length) > MAX_BODY_BYTES:
-            return _error(413, f"the request is over {MAX_BODY_BYTES // 2**20} MB; send a smaller image.")
-        response = await call_next(request)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        return response
+    app.state.heavy_slots = threading.BoundedSemaphore(MAX_HEAVY_REQUESTS)
+    app.add_middleware(
+        Guard, max_body=MAX_BODY_BYTES, slots=app.state.heavy_slots, allowed_hosts=allowed_hosts
+    )
 
     @app.exception_handler(AekitError)
     async def aekit_error(request: Request, exc: AekitError) -> JSONResponse:
-        return _error(status_of(exc), str(exc))
+        return json_error(status_of(exc), str(exc))
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return _error(400, "; ".join(_explain(e) for e in exc.errors()[:3]) or "the request is malformed")
+        return json_error(400, "; ".join(_explain(e) for e in exc.errors()[:3]) or "the request is malformed")
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 404:
-            return _error(404, f"nothing at {request.url.path}; the API lives under /api (see /api/health).")
-        return _error(exc.status_code, str(exc.detail))
+            return json_error(
+                404, f"nothing at {request.url.path}; the API lives under /api (see /api/health)."
+            )
+        return json_error(exc.status_code, str(exc.detail))
 
     for module in (endpoints_runs, endpoints_models, endpoints_game, endpoints_apply):
         app.include_router(module.router)

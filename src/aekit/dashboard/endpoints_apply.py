@@ -32,7 +32,7 @@ def restore(
         model, "restore", "pick a restore model (aekit train --task denoise|colorize|upscale|inpaint)."
     )
     channels = restorer.task_.observed_channels(restorer.channels_)
-    image = images.decode_upload(_read(file), "the uploaded image", channels)
+    image = images.decode_upload(_read(file), "the uploaded image", channels, images.MAX_APPLY_PIXELS)
     out = restorer.restore(image)
     return {
         "input": images.data_url(image),
@@ -56,7 +56,7 @@ def compress(
             f"quality must be from 1 (smallest files) to {codec.n_qualities} (best) for codec {model!r}; "
             f"got {quality}."
         )
-    image = images.decode_upload(_read(file), "the uploaded image", codec.channels_)
+    image = images.decode_upload(_read(file), "the uploaded image", codec.channels_, images.MAX_APPLY_PIXELS)
     ours = compression.learned(codec, image, quality, codec_name=ws.entry(model).builtin or model)
     return {
         "ours": {**ours, "quality": quality},
