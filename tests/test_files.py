@@ -199,7 +199,9 @@ def test_a_checkpoint_is_not_a_model_file(tmp_path):
 
 def test_missing_path_and_directory(tmp_path):
     assert "no such model file" in load_error(tmp_path / "nothing.aek")
-    assert "no such model file" in load_error(tmp_path)
+    assert "is a folder, not a model file; give the path of the .aek file" in load_error(tmp_path)
+    fitted()[0].save(tmp_path / "model.aek")
+    assert "(it holds model.aek)" in load_error(tmp_path)
 
 
 # -- nothing is ever unpickled ---------------------------------------------------------------------------

@@ -24,7 +24,7 @@ TABLE = np.random.default_rng(0).random((20, 6)).astype(np.float32)
 
 
 def test_a_huge_code_size_is_refused_before_anything_is_allocated():
-    with pytest.raises(ConfigError, match=r"needs about .* to train .* more than the .* available"):
+    with pytest.raises(ConfigError, match=r"needs about .* to train .* more than the .* of memory left"):
         AutoEncoder(code_size=10**9, epochs=1).fit(TABLE)
 
 
@@ -38,9 +38,9 @@ def test_the_cli_refuses_a_huge_code_size_in_one_line(tmp_path, capsys):
 def test_a_dense_model_on_a_photograph_is_refused_when_memory_is_short(monkeypatch):
     # The default dense model on one 512 x 768 RGB photo has 1.2 billion weights (about 18 GB to train):
     # with 4 GB available it must be refused with a pointer to kind='conv', not killed by the kernel.
-    import aekit.data.lazy
+    import aekit.memory
 
-    monkeypatch.setattr(aekit.data.lazy, "memory_available", lambda: 4 << 30)
+    monkeypatch.setattr(aekit.memory, "memory_left", lambda: 4 << 30)
     photo = np.zeros((2, 512, 768, 3), np.uint8)
     with pytest.raises(ConfigError, match=r"1,209,\d{3},\d{3} weights.*kind='conv'"):
         AutoEncoder(epochs=1).fit(photo)

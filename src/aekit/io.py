@@ -2,19 +2,27 @@
 
 The header holds the family, its settings, the data scaling, the library and format versions, and
 whatever the estimator adds (its parameters, the training history). Loading never unpickles; a
-damaged, truncated or mismatched file raises one ModelFileError.
+damaged, truncated, mismatched or hostile file raises one ModelFileError, before the network is built
+(``aekit.tensorfile.load_networks`` checks the weights' shapes and the memory; ``_check_header`` the rest).
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any
+from collections.abc import Callable
+from typing import Any, get_args
+
+from torch import nn
 
 from aekit import tensorfile
 from aekit._version import __version__
-from aekit.errors import AekitError, ModelFileError
+from aekit.data.scaling import SCALINGS, DataSpec
+from aekit.errors import ConfigError, DataError, ModelFileError
 from aekit.models import AutoEncoderModel, build_model, family_of
+from aekit.models.config import Activation, Loss
 from aekit.models.registry import FAMILIES, NETWORKS
+from aekit.noise import NOISES
+from aekit.training.config import Schedule
 
 FORMAT = "aekit-model"
 FORMAT_VERSION = 1
@@ -46,8 +54,18 @@ def load_model(path: str | os.PathLike, kind: str = "autoencoder") -> tuple[Auto
     """Rebuild the model stored at ``path``; returns it (in eval mode, on the CPU) and the header.
 
     ``kind`` ("autoencoder" or "restorer") is what the caller can use; a file of the other kind is refused.
+    The header is checked in full, and the network's shapes against the weights, before it is built.
     """
-    tensors, doc = tensorfile.load(path)
+    networks, _, doc = tensorfile.load_networks(
+        path, "model file", lambda doc, declared: {"": _check_header(path, doc, kind)}
+    )
+    model = networks[""]
+    model.eval()
+    return model, doc
+
+
+def _check_header(path: str | os.PathLike, doc: dict[str, Any], kind: str) -> Callable[[], nn.Module]:
+    """Refuse a header this loader cannot use; return the builder of the network it describes."""
     if doc.get("format") != FORMAT:
         raise ModelFileError(
             f"{path} is not an aekit model file (it holds {doc.get('format') or doc.get('kind')!r})."
@@ -64,13 +82,50 @@ def load_model(path: str | os.PathLike, kind: str = "autoencoder") -> tuple[Auto
             raise ModelFileError(
                 f"{path} holds {what} ({doc['family']}), not {KINDS[kind][1]}; open it with {opener}."
             )
-    try:
-        model = build_model(doc["family"], doc["model_config"], registry)
-        model.load_state_dict(tensors)
-    except (AekitError, KeyError, TypeError, RuntimeError) as exc:
-        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ModelFileError(
-            f"{path} is damaged or mismatched: its weights do not fit its settings ({detail})."
-        ) from None
-    model.eval()
-    return model, doc
+    if kind == "autoencoder":
+        return check_autoencoder(doc)
+    return _builder(doc["family"], doc["model_config"], registry)
+
+
+def check_autoencoder(entry: dict[str, Any]) -> Callable[[], nn.Module]:
+    """Check the header entry of one autoencoder (a model file, or a detector's member): its family and
+    settings, its data scaling and every estimator parameter that names a registry entry. Returns its
+    builder; raises ConfigError/DataError (or KeyError/TypeError for missing or mistyped fields)."""
+    build = _builder(entry["family"], entry["model_config"], FAMILIES)
+    spec = DataSpec.from_dict(entry["data"])
+    model_input = tuple(entry["model_config"]["input_shape"])
+    if spec.input_shape != model_input:
+        raise DataError(
+            f"its data scaling is for samples of shape {spec.sample_shape} (model input "
+            f"{spec.input_shape}), but the model takes inputs of shape {model_input}."
+        )
+    params = entry["params"]
+    if not isinstance(params, dict):
+        raise TypeError(f"params is a JSON {type(params).__name__}, not an object")
+    for name, allowed in _param_choices().items():
+        if name in params and params[name] not in allowed:
+            raise ConfigError(f"{name}={params[name]!r} is not one of {', '.join(map(repr, allowed))}.")
+    history = entry.get("history", [])
+    if not isinstance(history, list) or not all(isinstance(h, dict) for h in history):
+        raise TypeError("its training history is not a list of JSON objects")
+    return build
+
+
+def _builder(family: Any, settings: Any, registry: dict[str, type[nn.Module]]) -> Callable[[], nn.Module]:
+    if not isinstance(family, str) or family not in registry:
+        raise ConfigError(f"unknown model kind {family!r}; choose one of {', '.join(registry)}.")
+    if not isinstance(settings, dict):
+        raise TypeError(f"model_config is a JSON {type(settings).__name__}, not an object")
+    return lambda: build_model(family, settings, registry)
+
+
+def _param_choices() -> dict[str, tuple[Any, ...]]:
+    """The AutoEncoder parameters that name a registry entry, and the names each allows."""
+    return {
+        "kind": tuple(FAMILIES),
+        "activation": get_args(Activation),
+        "loss": get_args(Loss),
+        "noise": (None, *NOISES),
+        "scaling": SCALINGS,
+        "schedule": get_args(Schedule),
+    }

@@ -110,7 +110,8 @@ def _info(args: argparse.Namespace) -> int:
     from aekit.data.scaling import DataSpec
     from aekit.io import load_model
 
-    _, doc = tensorfile.load(args.model)
+    # The header alone says which loader to ask; that loader checks the whole file before building.
+    _, doc = tensorfile.read_header(args.model)
     if doc.get("estimator") in OTHER_ESTIMATORS:
         return _other_info(args, doc)
     model, doc = load_model(args.model)

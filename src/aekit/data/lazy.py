@@ -51,12 +51,7 @@ def memory_budget() -> int:
         if not mb >= 0:
             raise ConfigError(f"{BUDGET_ENV}={text!r} must be a number of megabytes >= 0, e.g. 2048")
         return int(mb * (1 << 20))
-    return memory_available() // 4
-
-
-def memory_available() -> int:
-    """Bytes this process may still take: the available RAM, or its memory limit when that is lower."""
-    return min(_available_memory(), _process_limit())
+    return min(_available_memory(), _process_limit()) // 4
 
 
 def _process_limit() -> int:

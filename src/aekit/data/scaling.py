@@ -7,6 +7,7 @@ user's layout and dtype (uint8 images in, uint8 images out).
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +17,11 @@ import numpy as np
 from aekit.errors import DataError
 
 SCALINGS = ("auto", "standard", "robust", "minmax", "none")
+# What a fitted spec holds: "auto" resolved, uint8 data as "divide255"; the first three keep per-feature
+# offsets and scales.
+FITTED_SCALINGS = ("standard", "robust", "minmax", "divide255", "none")
+PER_FEATURE = FITTED_SCALINGS[:3]
+SPEC_DTYPES = ("uint8", "float32")
 
 # IQR / 1.349 is the standard deviation of a normal distribution: robust scaling then matches "standard"
 # on clean Gaussian data, while outliers (what anomaly detection looks for) cannot inflate the scale.
@@ -65,7 +71,8 @@ class DataSpec:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DataSpec:
-        return cls(
+        """The spec stored in a file's header: untrusted, so every field is checked (``validate``)."""
+        spec = cls(
             tuple(d["sample_shape"]),
             d["dtype"],
             d["scaling"],
@@ -73,6 +80,38 @@ class DataSpec:
             list(d["scale"]),
             bool(d.get("unit_range", False)),
         )
+        spec.validate()
+        return spec
+
+    def validate(self) -> None:
+        """Raise DataError unless every field is one that ``fit_spec`` could have made."""
+        shape = self.sample_shape
+        if not 1 <= len(shape) <= 3 or not all(type(s) is int and s >= 1 for s in shape):
+            raise DataError(
+                "data sample_shape must be 1 to 3 positive sizes, (D,), (H, W) or (H, W, C); "
+                f"got {list(shape)}."
+            )
+        if self.dtype not in SPEC_DTYPES:
+            raise DataError(f"data dtype={self.dtype!r} is not one of {', '.join(map(repr, SPEC_DTYPES))}.")
+        if self.scaling not in FITTED_SCALINGS:
+            raise DataError(
+                f"data scaling={self.scaling!r} is not one of {', '.join(map(repr, FITTED_SCALINGS))}."
+            )
+        n = math.prod(shape)
+        for name in ("offset", "scale"):
+            try:
+                values = np.asarray(getattr(self, name), dtype=np.float64)
+            except (TypeError, ValueError):
+                raise DataError(f"data {name} must be a list of numbers.") from None
+            if values.ndim != 1 or not np.isfinite(values).all():
+                raise DataError(f"data {name} must be a list of finite numbers.")
+            if self.scaling in PER_FEATURE and len(values) != n:
+                raise DataError(
+                    f"data scaling {self.scaling!r} needs one {name} per feature ({n:,}); "
+                    f"got {len(values):,}."
+                )
+            if name == "scale" and self.scaling in PER_FEATURE and not values.all():
+                raise DataError("data scale values must be non-zero: they divide the data.")
 
     # -- conversions --------------------------------------------------------------------------------------
     def to_model(self, x: np.ndarray) -> np.ndarray:
@@ -161,7 +200,10 @@ def check_array(x: Any, what: str = "X") -> np.ndarray:
         )
     if arr.dtype.kind == "f" and not np.isfinite(arr).all():
         bad = int((~np.isfinite(arr)).sum())
-        raise DataError(f"{what} contains NaN or inf ({bad} values); remove or impute them before training.")
+        raise DataError(
+            f"{what} contains NaN or inf ({bad} values); remove or impute them first "
+            "(a model takes finite values only)."
+        )
     return arr
 
 

@@ -444,25 +444,13 @@ class AnomalyDetector(BaseEstimator):
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: str = "auto") -> AnomalyDetector:
-        """Read a detector saved by ``save``; nothing in the file can run code."""
+        """Read a detector saved by ``save``; nothing in the file can run code, and its whole header is
+        checked (``_check_header``, each member's shapes against its weights) before a member is built."""
         from aekit import tensorfile
-        from aekit.models import build_model
 
-        tensors, doc = tensorfile.load(path)
-        if doc.get("format") != FORMAT:
-            held = doc.get("format") or doc.get("kind")
-            hint = (
-                " It is an autoencoder: train a detector with 'aekit train --task detect' "
-                "or AnomalyDetector.fit."
-                if held == "aekit-model"
-                else ""
-            )
-            raise ModelFileError(f"{path} is not an aekit anomaly detector (it holds {held!r}).{hint}")
-        if not isinstance(doc.get("format_version"), int) or doc["format_version"] > FORMAT_VERSION:
-            raise ModelFileError(
-                f"{path} uses detector format {doc.get('format_version')}, newer than this aekit reads "
-                f"({FORMAT_VERSION}); upgrade aekit: pip install -U aekit."
-            )
+        networks, tensors, doc = tensorfile.load_networks(
+            path, "detector file", lambda doc, declared: _check_header(path, doc, declared)
+        )
         try:
             known = cls().get_params()
             params = {k: v for k, v in doc["params"].items() if k in known}
@@ -483,10 +471,7 @@ class AnomalyDetector(BaseEstimator):
                 for k in range(len(doc["members"]))
             ]
             for k, entry in enumerate(doc["members"]):
-                prefix = f"member{k}."
-                weights = {n[len(prefix) :]: t for n, t in tensors.items() if n.startswith(prefix)}
-                model = build_model(entry["family"], entry["model_config"])
-                model.load_state_dict(weights)
+                model = networks[f"member{k}."]
                 det.estimators_.append(_member(model.eval(), entry, det.device_))
                 det.stats_.append(entry["stats"])
             det.history_ = det.estimators_[0].history_
@@ -501,6 +486,73 @@ class AnomalyDetector(BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = self.random_state is None
         return tags
+
+
+def _check_header(path, doc: dict[str, Any], declared: dict) -> dict[str, Callable]:
+    """Refuse a detector header that cannot be used; return each member's builder, by tensor prefix.
+
+    A KeyError, TypeError or ValueError here says the header is damaged (``tensorfile.load_networks``).
+    """
+    from aekit.data.scaling import SCALINGS
+    from aekit.io import check_autoencoder
+    from aekit.models import FAMILIES
+
+    if doc.get("format") != FORMAT:
+        held = doc.get("format") or doc.get("kind")
+        hint = (
+            " It is an autoencoder: train a detector with 'aekit train --task detect' or AnomalyDetector.fit."
+            if held == "aekit-model"
+            else ""
+        )
+        raise ModelFileError(f"{path} is not an aekit anomaly detector (it holds {held!r}).{hint}")
+    if not isinstance(doc.get("format_version"), int) or doc["format_version"] > FORMAT_VERSION:
+        raise ModelFileError(
+            f"{path} uses detector format {doc.get('format_version')}, newer than this aekit reads "
+            f"({FORMAT_VERSION}); upgrade aekit: pip install -U aekit."
+        )
+    choices = {
+        "kind": ("auto", *FAMILIES),
+        "scoring": ("auto", *SCORES),
+        "scaling": SCALINGS,
+    }
+    for name, allowed in choices.items():
+        if doc["params"].get(name, "auto") not in allowed:
+            raise ConfigError(
+                f"{name}={doc['params'][name]!r} is not one of {', '.join(map(repr, allowed))}."
+            )
+    if doc["scoring"] not in SCORES:
+        raise ConfigError(f"scoring={doc['scoring']!r} is not one of {', '.join(map(repr, SCORES))}.")
+    if not np.isfinite(float(doc["threshold"])) or len(declared["decision_scores"].shape) != 1:
+        raise ValueError("its threshold or training scores are damaged")
+    members = doc["members"]
+    if not isinstance(members, list) or not members:
+        raise ValueError("it lists no members")
+    builders = {}
+    for k, entry in enumerate(members):
+        builders[f"member{k}."] = check_autoencoder(entry)
+        if list(entry["data"]["sample_shape"]) != list(doc["sample_shape"]):
+            raise ValueError(f"member {k} was trained on samples of another shape than the detector's")
+        reference = declared.get(f"reference{k}")
+        code = entry["model_config"]["code_size"]
+        if reference is not None and (len(reference.shape) != 2 or reference.shape[1] != code):
+            raise ValueError(f"reference{k} is not a list of codes of size {code}")
+        _check_stats(entry["stats"], code, None if reference is None else reference.shape[0])
+    return builders
+
+
+def _check_stats(stats: dict[str, Any], code: int, n_reference: int | None) -> None:
+    """A member's score statistics must have the shapes scoring reads from them."""
+    mean = np.asarray(stats["mean"], dtype=np.float64)
+    precision = np.asarray(stats["precision"], dtype=np.float64)
+    if mean.shape != (code,) or precision.shape != (code, code):
+        raise ValueError(f"its score statistics do not fit codes of size {code}")
+    parts = ["score", "distance", *(["neighbors"] if "neighbors" in stats else [])]
+    if not all(np.isfinite([float(stats[p]["median"]), float(stats[p]["spread"])]).all() for p in parts):
+        raise ValueError("its score statistics are not finite numbers")
+    if "neighbors" in stats:
+        k = stats["neighbors"]["k"]
+        if n_reference is None or type(k) is not int or not 1 <= k < n_reference:
+            raise ValueError(f"its neighbour count {k!r} does not fit its reference codes")
 
 
 def _member(model, entry: dict[str, Any], device: str) -> AutoEncoder:

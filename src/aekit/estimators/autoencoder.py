@@ -190,16 +190,16 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         """Refuse, before allocating anything, a model whose training would not fit in memory."""
         import torch
 
-        from aekit.data.lazy import memory_available
-        from aekit.models.footprint import gigabytes, meta_model, parameter_bytes, training_bytes
+        from aekit import memory
+        from aekit.models.footprint import meta_model, parameter_bytes, training_bytes
 
         model = meta_model(self.kind, settings)
         need = training_bytes(model, batch)
         if device.startswith("cuda"):
             have, where = torch.cuda.mem_get_info(torch.device(device))[0], f"free on {device}"
         else:
-            have, where = memory_available(), "of memory available"
-        if need <= have:
+            have, where = memory.memory_left(), "of memory left to this process"
+        if have is None or need <= have:
             return
         weights = parameter_bytes(model) // 4
         images = self.kind != "conv" and len(settings["input_shape"]) > 1
@@ -207,7 +207,8 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         raise ConfigError(
             f"kind={self.kind!r} (code_size={model.config.code_size}, hidden={self.hidden!r}) on inputs of "
             f"shape {tuple(settings['input_shape'])} has {weights:,} weights and needs about "
-            f"{gigabytes(need)} to train at batch_size {batch[0]}, more than the {gigabytes(have)} {where}. "
+            f"{memory.size_text(need)} to train at batch_size {batch[0]}, more than the "
+            f"{memory.size_text(have)} {where}. "
             f"{hint}Make code_size, hidden or batch_size smaller."
         )
 

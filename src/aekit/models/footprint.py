@@ -52,9 +52,3 @@ def training_bytes(model: nn.Module, batch: tuple[int, ...]) -> int:
     """About what training ``model`` (built by ``meta_model``) takes with Adam at batch shape ``batch``."""
     return TRAINING_COPIES * parameter_bytes(model) + ACTIVATION_COPIES * activation_bytes(model, batch)
 
-
-def gigabytes(n: int) -> str:
-    """Bytes for a message: MB below a GB, TB above a thousand GB."""
-    if n >= 2**40:
-        return f"{n / 2**40:,.0f} TB"
-    return f"{n / 2**30:,.1f} GB" if n >= 2**30 else f"{n / 2**20:,.0f} MB"

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from aekit import losses, tensorfile
-from aekit.atomic import write_text_atomic
+from aekit.atomic import remove_stale, write_text_atomic
 from aekit.errors import ConfigError, ModelFileError, TrainingError
 from aekit.noise import NOISES
 from aekit.training import distributed
@@ -29,6 +29,9 @@ from aekit.training.distributed import Group
 from aekit.training.progress import Progress
 
 CHECKPOINT = "checkpoint.safetensors"
+_STATE = "s"  # the checkpoint's tensors are named s.model.<weight>, s.optimizer.state.<i>.<moment>, ...
+# What a checkpoint's training state holds besides the weights, and the JSON type of each.
+_STATE_TYPES = {"epoch": int, "history": list, "best": (int, float), "bad_epochs": int, "settings": dict}
 METRICS = "metrics.jsonl"
 EVAL_BATCH = 1024
 
@@ -208,7 +211,7 @@ class Trainer:
                     **state,
                 },
                 tensors,
-                "s",
+                _STATE,
             ),
         }
         tensorfile.save(run_dir / CHECKPOINT, tensors, doc)
@@ -217,6 +220,8 @@ class Trainer:
 
     def _load_checkpoint(self, model, optimizer, scheduler) -> dict[str, Any]:
         path = Path(self.config.run_dir) / CHECKPOINT
+        # What a killed run was writing: a resume with nothing left to train writes no checkpoint to clear it.
+        remove_stale(path)
         if not path.exists():
             shared = (  # the usual cause under torchrun
                 " Under torchrun every process reads it: on several machines the run folder must be on a "
@@ -227,20 +232,52 @@ class Trainer:
             raise ModelFileError(
                 f"cannot resume: no checkpoint at {path}. Train without resume first.{shared}"
             )
-        tensors, doc = tensorfile.load(path, what="checkpoint")
-        if doc.get("kind") != "aekit-checkpoint":
-            raise ModelFileError(f"{path} is not an aekit training checkpoint.")
-        state = tensorfile.unflatten(doc["state"], tensors)
+        mismatch = (
+            f"the checkpoint in {path} was made for a different model or settings, or is damaged; start a "
+            "new run (another run_dir) or use the same settings"
+        )
+
+        def check(doc: dict[str, Any], declared: dict) -> dict[str, Any]:
+            if doc.get("kind") != "aekit-checkpoint":
+                raise ModelFileError(f"{path} is not an aekit training checkpoint.")
+            return {f"{_STATE}.model.": lambda: model}  # the model is built: its shapes are the settings'
+
+        # The model's weights are loaded here, after their shapes were checked against the file's.
+        _, tensors, doc = tensorfile.load_networks(path, "checkpoint", check, mismatch)
         try:
-            model.load_state_dict(state.pop("model"))
+            state = tensorfile.unflatten(doc["state"], tensors)
+            del state["model"]
+            _check_resumable(state, model, optimizer, scheduler)
             optimizer.load_state_dict(state.pop("optimizer"))
-        except (RuntimeError, ValueError, KeyError) as exc:
-            raise ModelFileError(
-                f"the checkpoint in {path} was made for a different model or settings; start a new run "
-                f"(another run_dir) or use the same settings. Detail: {str(exc).splitlines()[0]}"
-            ) from None
-        scheduler.load_state_dict(state.pop("scheduler"))
+            scheduler.load_state_dict(state.pop("scheduler"))
+        except (RuntimeError, ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
+            detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ModelFileError(f"{mismatch}. Detail: {detail}") from None
         return state
+
+
+def _check_resumable(state: dict[str, Any], model: nn.Module, optimizer, scheduler) -> None:
+    """A checkpoint's state must fit the model, optimizer and schedule it resumes: torch does not check
+    the optimizer's moments against the weights, and a scheduler takes any dict."""
+    for key, kind in _STATE_TYPES.items():
+        if not isinstance(state[key], kind) or isinstance(state[key], bool):
+            raise TypeError(f"its {key} is a {type(state[key]).__name__}")
+    shapes = {name: t.shape for name, t in model.state_dict().items()}
+    best = state["best_weights"]
+    if best is not None and {name: t.shape for name, t in best.items()} != shapes:
+        raise ValueError("its best weights do not fit the model")
+    saved = state["optimizer"]
+    ids = [i for group in saved["param_groups"] for i in group["params"]]
+    weights = [p for group in optimizer.param_groups for p in group["params"]]
+    if len(ids) != len(weights):
+        raise ValueError(f"its optimizer state is for {len(ids)} weights, the model has {len(weights)}")
+    by_id = dict(zip(ids, weights, strict=True))
+    for i, moments in saved["state"].items():
+        for name, value in moments.items():
+            if isinstance(value, Tensor) and value.ndim and value.shape != by_id[i].shape:
+                raise ValueError(f"its optimizer's {name} of weight {i} has shape {tuple(value.shape)}")
+    if set(state["scheduler"]) != set(scheduler.state_dict()):
+        raise ValueError("its learning-rate schedule is of another kind")
 
 
 @torch.no_grad()
