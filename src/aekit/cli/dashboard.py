@@ -112,7 +112,7 @@ def _model_file(path: str) -> Path:
     from aekit.dashboard.workspace import TYPES
     from aekit.errors import ModelFileError
 
-    _, doc = tensorfile.load(path)  # a missing, damaged or foreign file: one ModelFileError
+    _, doc = tensorfile.read_header(path)  # a missing, damaged or foreign file: one ModelFileError
     estimator = doc.get("estimator", "AutoEncoder")
     if estimator not in TYPES:
         raise ModelFileError(f"--model {path} holds a {estimator!r}, which the dashboard cannot show.")

@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     out = check_output(args.out, args.model, args.data)
     if out.suffix.lower() not in PAGE_SUFFIXES:
         raise DataError(f"-o {args.out}: the report is an HTML page; give a file name ending in .html")
-    _, doc = tensorfile.load(args.model)  # a missing or damaged file: one ModelFileError
+    _, doc = tensorfile.read_header(args.model)  # a missing or damaged file: one ModelFileError
     if doc.get("estimator") in NOT_AUTOENCODERS:
         what, where = NOT_AUTOENCODERS[doc["estimator"]]
         raise ModelFileError(

@@ -173,7 +173,7 @@ class Workspace:
         """The JSON header of a model file (checked against its checksum); ModelFileError if damaged."""
         from aekit import tensorfile
 
-        return self._cached(self._headers, entry, lambda: tensorfile.load(entry.path)[1])
+        return self._cached(self._headers, entry, lambda: tensorfile.read_header(entry.path)[1])
 
     def type_of(self, entry: ModelEntry) -> str:
         estimator = self.header(entry).get("estimator", "AutoEncoder")
