@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import textwrap
+import time
 
 import numpy as np
 import pytest
@@ -10,10 +12,17 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aekit.codec import CodecNet, CodecNetConfig, EntropyBottleneck, train_codec
+from aekit.codec import CodecNet, CodecNetConfig, EntropyBottleneck, limits, train_codec
 from aekit.codec.codec import ImageCodec, fingerprint, psnr
-from aekit.codec.coding import StreamDecoder, StreamEncoder, fixed_model
-from aekit.codec.container import ArchiveReader, Item
+from aekit.codec.coding import (
+    StreamDecoder,
+    StreamEncoder,
+    alphabet_bits,
+    fixed_model,
+    least_bits,
+    least_payload,
+)
+from aekit.codec.container import ArchiveReader, ArchiveWriter, Item
 from aekit.codec.network import GDN
 from aekit.codec.pixels import GROUP_PARITY, bin_values, binned, group_map, value_pmf
 from aekit.codec.training import rd_loss
@@ -440,3 +449,246 @@ def test_long_streams_are_kept_whole_and_round_trip():
     data = enc.finish()
     assert len(data) % 4 == 0 and len(data) >= 6000  # 8 bits per symbol, no trimming above 4 KB
     assert np.array_equal(StreamDecoder(data).decode(p), s)
+
+
+# -- hostile files: what an item declares is bounded by what its payload can honestly hold -----------------
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(1, 300), st.integers(0, 5000), st.floats(-3, 1), st.booleans(), st.booleans()),
+        min_size=1,
+        max_size=3,
+    ),
+    st.integers(0, 2**31 - 1),
+)
+def test_least_payload_is_a_lower_bound_on_what_the_encoder_writes(blocks, seed):
+    """The payload check refuses what is shorter than ``least_payload``; an honest stream never is, even
+    one of nothing but the likeliest symbols (the bound is tight there)."""
+    rng = np.random.default_rng(seed)
+    enc, bits = StreamEncoder(), 0.0
+    for alphabet, n, log_concentration, iid, likeliest in blocks:
+        if iid:
+            table = rng.dirichlet(np.full(alphabet, 10.0**log_concentration))
+            s = np.full(n, table.argmax()) if likeliest else rng.choice(alphabet, n, p=table)
+            enc.encode_iid(s, fixed_model(table))
+            bits += n * least_bits(table[None])[0]
+        else:
+            rows = rng.dirichlet(np.full(max(alphabet, 2), 10.0**log_concentration), size=min(n, 500))
+            s = rows.argmax(1) if likeliest else np.array([rng.choice(len(r), p=r) for r in rows])
+            enc.encode(s, rows)
+            bits += least_bits(rows).sum()
+            assert (least_bits(rows) >= alphabet_bits(rows.shape[1])).all()
+    assert len(enc.finish()) >= least_payload(bits)
+
+
+def _lossless(shape, payload=b"") -> Item:
+    return Item(shape, "uint8", (-shape[0] % 4, -shape[1] % 4), 0, True, payload)
+
+
+HOSTILE = {
+    # a 71-byte file's one item: 16,777,216 pixels passed a check of height x width, but the stride pads
+    # the row to 4 (16 for the photo codec): 4 x 16,777,216 pixels, GBs of activations
+    "one row of 16M pixels": ([Item((1, 1 << 24), "uint8", (3, 0), 1, False, b"\x00" * 8)], "pads to 4 x"),
+    # a 70-byte file's lossless 4096 x 4096 item: > 8 GB to decode, from 8 bytes of payload
+    "4096 x 4096 lossless, 8 bytes": ([_lossless((4096, 4096), b"\x01" * 8)], "holds 8 bytes of coded data"),
+    # a 10 kB file of 2,000 empty lossless items: minutes of pixel-head passes for nothing
+    "2000 empty lossless items": ([_lossless((256, 256))] * 2000, "holds 0 bytes of coded data"),
+}
+
+
+@pytest.mark.parametrize("case", HOSTILE)
+def test_hostile_items_fail_fast_with_one_data_error(codec, case, tmp_path):
+    items, match = HOSTILE[case]
+    t0 = time.perf_counter()
+    with pytest.raises(DataError, match=match):
+        codec.decompress(items)
+    path = tmp_path / "x.aez"
+    with ArchiveWriter(path, "tiny", codec.fingerprint_, {}) as writer:
+        for item in items:
+            writer.add(item)
+    with pytest.raises(DataError, match=f"item 0 of {path}.*{match}"):
+        codec.decompress(path)
+    assert time.perf_counter() - t0 < 2.0
+
+
+def test_the_payload_check_names_the_size_and_the_least_length(codec):
+    item = _lossless((4096, 4096), b"\x01" * 8)
+    least = codec._least_payload(*codec._mode(0, True), 4096, 4096, 1)
+    assert least > 1 << 20  # ~20 bits per latent position, (4096 / 4)**2 positions
+    with pytest.raises(
+        DataError, match=f"a 4096 x 4096 grayscale image coded lossless takes at least {least:,}"
+    ):
+        codec.decode(item)
+    # what the encoder writes is never refused, in any mode or at any size
+    for image in _test_images() + [_blobs(1, 40, 60, seed=4)[0]]:
+        for quality, lossless in ((1, False), (3, False), (4, False), (1, True)):
+            real = codec.compress(image, quality=quality, lossless=lossless)[0]
+            level, bins = codec._mode(real.quality, real.lossless)
+            assert len(real.payload) >= codec._least_payload(level, bins, *image.shape[:2], 1)
+
+
+@settings(max_examples=80, deadline=None, derandomize=True)
+@given(
+    height=st.integers(1, 4096) | st.sampled_from([1, 4095, 4096, 4097]),
+    width=st.integers(1, 1 << 15) | st.sampled_from([1, 1 << 12, (1 << 24) - 1, 1 << 24]),
+    mode=st.sampled_from([(1, False), (2, False), (3, False), (4, False), (0, True)]),
+    payload=st.binary(max_size=300),
+)
+def test_fuzz_large_declared_sizes_fail_fast_or_decode(codec, height, width, mode, payload):
+    """Any size within the format's limits, any mode, a short random payload: one DataError or an image,
+    quickly. The least-payload bound is what keeps it quick: 300 bytes can only honestly hold a small
+    image, and only a small image gets as far as the network."""
+    quality, lossless = mode
+    item = Item((height, width), "uint8", (-height % 4, -width % 4), quality, lossless, payload)
+    t0 = time.perf_counter()
+    try:
+        out = codec.decode(item)
+    except DataError:
+        pass
+    else:
+        assert out.shape == (height, width) and out.dtype == np.uint8 and height * width <= 4096
+    assert time.perf_counter() - t0 < 1.0
+
+
+def test_decoding_beyond_the_memory_budget_is_refused_naming_both(codec, monkeypatch, tmp_path):
+    image = _blobs(1, 64, 64, seed=2)[0]
+    item = codec.compress(image, lossless=True)[0]
+    lossy = codec.compress(image, quality=1)[0]
+    config, size = codec.net_.config, codec._coding_batch((64, 64))
+    # 80 MB: more than the latent alone takes (64 MB of working space and a little), less than the pixels
+    assert (
+        limits.decode_memory(config, 64, 64, size, 1, 0)
+        < 80 << 20
+        < limits.decode_memory(config, 64, 64, size, 1, 1)
+    )
+    monkeypatch.setenv("AEKIT_MEMORY_BUDGET_MB", "80")
+    with pytest.raises(
+        DataError, match=r"item is a 64 x 64 grayscale image coded lossless: decoding it takes about"
+    ):
+        codec.decode(item)
+    with pytest.raises(
+        DataError, match=r"\d+ MB of memory at its peak, more than the budget of 80 MB \(set by AEKIT_M"
+    ):
+        codec.decode(item)
+    with pytest.raises(
+        DataError, match="image 0 is a 64 x 64 grayscale image coded lossless: coding it takes about"
+    ):
+        codec.compress(image, lossless=True)
+    assert codec.decode(lossy).shape == (64, 64)
+    # decompress() returns every image at once (and stacks them): that is checked before anything is decoded
+    path = tmp_path / "a.aez"
+    codec.compress_to(path, np.zeros((1000, 8, 8), np.uint8), quality=1)
+    monkeypatch.setenv("AEKIT_MEMORY_BUDGET_MB", "0.1")
+    with pytest.raises(
+        DataError, match=r"decompressing all of .*a.aez at once \(64,000 pixel values.*decode_stream"
+    ):
+        codec.decompress(path)
+    monkeypatch.delenv("AEKIT_MEMORY_BUDGET_MB")
+    assert limits.memory_budget() > 1 << 20  # half of what the machine has
+
+
+@pytest.mark.parametrize("kernel, stages", [(5, 2), (7, 3), (3, 1)])
+def test_lossy_tiles_decode_what_one_whole_pass_decodes(monkeypatch, kernel, stages):
+    """Tiles overlap by ``halo`` latent positions: enough for every transposed convolution's reach."""
+    torch.manual_seed(0)
+    config = CodecNetConfig(hidden=8, latent=4, stages=stages, kernel=kernel, lambdas=(0.05,), pixel_width=4)
+    codec = ImageCodec.from_network(CodecNet(config))
+    image = _blobs(1, 75, 61, seed=8)[0]
+    item = codec.compress(image, quality=1)[0]
+    whole = codec.decode(item)
+    monkeypatch.setattr(limits, "TILE_PIXELS", 64)
+    monkeypatch.setattr(limits, "TILE_SIDE", 2 * config.stride)  # tiles of 2 x 2 latent positions
+    tiled = codec.decode(item)
+    assert np.abs(tiled.astype(int) - whole.astype(int)).max() <= 1
+    assert (tiled == whole).mean() > 0.99
+
+
+# Under a hard memory cap, in a child process (as tests/test_lazy_data.py does). The cap is RLIMIT_DATA, which
+# the kernel checks on every allocation: the hostile cases get HEADROOM_MB above what the child holds once
+# the codec has decoded a real item, and each real item exactly the decoder's own estimate.
+HEADROOM_MB = 200
+CHILD = textwrap.dedent(
+    """
+    import json, os, resource, sys, time
+    import numpy as np, torch
+    torch.set_num_threads(1)
+    from aekit.codec import limits
+    from aekit.codec.codec import ImageCodec
+    from aekit.codec.container import ArchiveReader, Item
+    from aekit.errors import DataError
+
+    def vm_data():
+        for line in open("/proc/self/status"):
+            if line.startswith("VmData:"):
+                return int(line.split()[1]) * 1024
+
+    def cap(extra):  # the soft limit only, so that it can be set again
+        resource.setrlimit(resource.RLIMIT_DATA, (vm_data() + extra, resource.RLIM_INFINITY))
+
+    codec = ImageCodec.load(sys.argv[1])
+    codec.decode(codec.compress(np.zeros((16, 16), np.uint8), lossless=True)[0])
+    cap(int(sys.argv[3]) << 20)
+    try:  # the control: the cap is real
+        np.ones(1 << 30, np.uint8)
+        control = "no error"
+    except MemoryError:
+        control = "MemoryError"
+    hostile = {
+        "wide": [Item((1, 1 << 24), "uint8", (3, 0), 1, False, b"\\x00" * 8)],
+        "big": [Item((4096, 4096), "uint8", (0, 0), 0, True, b"\\x01" * 8)],
+        "empty": [Item((256, 256), "uint8", (0, 0), 0, True, b"")] * 2000,
+    }
+    results = {}
+    for name, items in hostile.items():
+        t0 = time.perf_counter()
+        try:
+            codec.decompress(items)
+            outcome = "decoded"
+        except DataError as e:
+            outcome = f"DataError: {e}"
+        except (MemoryError, RuntimeError) as e:
+            outcome = f"{type(e).__name__}: {e}"
+        results[name] = [outcome, time.perf_counter() - t0]
+    honest = []
+    os.environ["AEKIT_MEMORY_BUDGET_MB"] = "1e9"  # the cap alone decides whether the estimate was enough
+    limits.TILE_PIXELS, limits.TILE_SIDE = 1 << 14, 64  # so that a small lossy image runs in tiles too
+    for item in ArchiveReader(sys.argv[2]):
+        h, w = item.shape
+        level, bins = codec._mode(item.quality, item.lossless)
+        cap(limits.decode_memory(codec.net_.config, h + item.padding[0], w + item.padding[1], 1, 1, bins))
+        try:
+            honest.append(list(codec.decode(item).shape))
+        except (MemoryError, RuntimeError) as e:
+            honest.append(f"{type(e).__name__}: {e}"[:300])
+    print(json.dumps({"control": control, "hostile": results, "honest": honest}))
+    """
+)
+
+
+def test_decoding_stays_within_a_hard_memory_cap(codec, tmp_path):
+    """Hostile items are refused before they allocate anything; honest ones (lossless, near-lossless, and a
+    lossy one large enough to be decoded in tiles) fit in what the decoder estimates for them."""
+    import json
+    import subprocess
+    import sys
+
+    codec.save(tmp_path / "c.aek")
+    honest = [((200, 160), 1, True), ((128, 160), 3, False), ((256, 320), 1, False)]
+    with ArchiveWriter(tmp_path / "h.aez", "tiny", codec.fingerprint_, {}) as writer:
+        for (h, w), quality, lossless in honest:
+            writer.add(codec.encode(_blobs(1, h, w, seed=h)[0], quality, lossless))
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, str(tmp_path / "c.aek"), str(tmp_path / "h.aez"), str(HEADROOM_MB)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.splitlines()[-1])
+    assert report["control"] == "MemoryError"
+    for name, (outcome, seconds) in report["hostile"].items():
+        assert outcome.startswith("DataError: item 0 "), (name, outcome)
+        assert seconds < 1.0, (name, seconds)
+    assert report["honest"] == [list(shape) for shape, _, _ in honest]

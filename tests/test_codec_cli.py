@@ -212,3 +212,106 @@ def test_train_refuses_resume(work, tmp_path, capsys):
         str(tmp_path / "c.aek"),
     ]
     one_line_error(capsys, [*argv, "--resume", *TINY], "--resume")
+
+
+# -- hostile archives and odd names ------------------------------------------------------------------------
+
+
+def _forge(work: Path, path: Path, items) -> Path:
+    """An archive that names the work codec and carries its fingerprint: whatever items it is given."""
+    from aekit.codec.codec import ImageCodec
+    from aekit.codec.container import ArchiveWriter
+
+    codec = ImageCodec.load(work / "codec.aek")
+    with ArchiveWriter(path, codec.name_, codec.fingerprint_, {"codec": codec.name_}) as writer:
+        for item in items:
+            writer.add(item)
+    return path
+
+
+@pytest.mark.parametrize(
+    "case, words",
+    [
+        ("one row of 16M pixels", ["pads to 4 x 16777216", "tiles of at most 4096 x 4096"]),
+        ("4096 x 4096 lossless, 8 bytes", ["holds 8 bytes of coded data", "takes at least"]),
+        ("2000 empty lossless items", ["item 0 of", "holds 0 bytes of coded data"]),
+    ],
+)
+def test_hostile_archives_are_one_line_and_exit_2_quickly(work, tmp_path, capsys, case, words):
+    import time
+
+    from test_codec import HOSTILE
+
+    arch = _forge(work, tmp_path / "x.aez", HOSTILE[case][0])
+    t0 = time.perf_counter()
+    one_line_error(capsys, ["decompress", str(arch), "-o", str(tmp_path / "out")], *words)
+    assert time.perf_counter() - t0 < 3.0  # the codec file is loaded too
+    assert not (tmp_path / "out").exists()
+    one_line_error(capsys, ["decompress", str(arch), "-o", str(tmp_path / "out.npy")], *words)
+
+
+def test_a_file_name_that_is_not_utf8_is_stored_escaped(work, tmp_path, capsys):
+    import os
+
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    latin1 = os.path.join(os.fsencode(folder), b"caf\xe9.png")  # 'café.png' written by a Latin-1 system
+    Image.fromarray(_blobs(1, 8, 8)[0]).save(latin1, format="PNG")
+    Image.fromarray(_blobs(1, 8, 8, seed=1)[0]).save(folder / "plain.png")
+    arch = tmp_path / "odd.aez"
+    assert main(["compress", str(work / "codec.aek"), str(folder), "-o", str(arch), "--quiet"]) == 0
+    with ArchiveReader(arch) as r:
+        assert [it.name for it in r] == ["caf\\xe9.png", "plain.png"]
+    assert main(["decompress", str(arch), "-o", str(tmp_path / "out"), "--quiet"]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["caf_.png", "plain.png"]
+    # an .npy stack of such a name: the archive records its name, escaped the same way
+    stack = os.path.join(os.fsencode(tmp_path), b"caf\xe9.npy")
+    with open(stack, "wb") as f:
+        np.save(f, _blobs(2, 8, 8))
+    arch = tmp_path / "stack.aez"
+    assert main(["compress", str(work / "codec.aek"), os.fsdecode(stack), "-o", str(arch), "--quiet"]) == 0
+    with ArchiveReader(arch) as r:
+        assert r.meta["source"] == "caf\\xe9.npy"
+
+
+def test_stored_names_never_write_outside_the_output_folder(work, tmp_path, capsys):
+    from aekit.codec.codec import ImageCodec
+
+    codec = ImageCodec.load(work / "codec.aek")
+    names = [
+        "../../escape.png",
+        "..\\..\\escape.png",
+        "/tmp/absolute.png",
+        "caf\\xe9.png",
+        "\\x2e\\x2e/\\x2e\\x2e/escape.png",
+        "..",
+        "",
+    ]
+    items = codec.compress(_blobs(len(names), 8, 8), quality=1, names=names)
+    arch = _forge(work, tmp_path / "names.aez", items)
+    sandbox = tmp_path / "sandbox"
+    out = sandbox / "a" / "b" / "out"
+    out.parent.mkdir(parents=True)
+    assert main(["decompress", str(arch), "-o", str(out), "--quiet"]) == 0
+    written = sorted(p.relative_to(sandbox).as_posix() for p in sandbox.rglob("*") if p.is_file())
+    assert len(written) == len(names) and all(w.startswith("a/b/out/") for w in written), written
+    assert "a/b/out/caf_.png" in written and "a/b/out/item_00006.png" in written
+
+
+def test_an_item_beyond_the_memory_budget_is_one_line_and_exit_2(work, tmp_path, capsys, monkeypatch):
+    arch = tmp_path / "l.aez"
+    im = str(work / "photos" / "im0.png")
+    assert main(["compress", str(work / "codec.aek"), im, "-o", str(arch), "--lossless", "--quiet"]) == 0
+    monkeypatch.setenv("AEKIT_MEMORY_BUDGET_MB", "1")
+    one_line_error(
+        capsys,
+        ["decompress", str(arch), "-o", str(tmp_path / "out")],
+        "item 0 of",
+        "16 x 16 grayscale image coded lossless: decoding it takes about",
+        "more than the budget of 1 MB (set by AEKIT_MEMORY_BUDGET_MB)",
+    )
+    one_line_error(
+        capsys,
+        ["compress", str(work / "codec.aek"), im, "-o", str(tmp_path / "x.aez"), "--lossless"],
+        "im0.png: image 0 is a 16 x 16 grayscale image coded lossless: coding it takes about",
+    )

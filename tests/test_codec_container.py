@@ -7,7 +7,9 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import math
 import os
+import re
 import struct
 import time
 import zlib
@@ -236,6 +238,9 @@ def test_a_full_disk_leaves_nothing_behind(tmp_path):
         ({"quality": -1}, "quality -1 is out of range"),
         ({"name": "a\x00b"}, "NUL"),
         ({"name": "é" * 3000}, "6000 bytes long"),
+        # how Python hands over a Latin-1 file name ('café.png' as the bytes of ISO 8859-1)
+        ({"name": b"caf\xe9.png".decode("utf-8", "surrogateescape")}, "U\\+DCE9, a lone surrogate"),
+        ({"name": "\ud800"}, "U\\+D800, a lone surrogate, which UTF-8 cannot store"),
     ],
 )
 def test_writer_refuses_items_a_reader_would_refuse(tmp_path, bad, match):
@@ -255,6 +260,8 @@ def test_writer_refuses_items_a_reader_would_refuse(tmp_path, bad, match):
         (("photo", FP, {"x": float("nan")}), "JSON-serialisable"),
         (("photo", FP, {"x": "a" * 70000}), "meta JSON is 70008 bytes long"),
         (("p" * 5000, FP, {}), "codec name is 5000 bytes long"),
+        (("ph\udcffoto", FP, {}), "codec name 'ph\\\\udcffoto' holds U\\+DCFF, a lone surrogate"),
+        (("photo", FP, {"source": "\udce9.npy"}), "meta JSON .* holds U\\+DCE9, a lone surrogate"),
     ],
 )
 def test_writer_refuses_bad_archive_settings(tmp_path, args, match):
@@ -524,7 +531,10 @@ def test_fuzz_big_budget(small):
     items=st.lists(
         st.builds(
             Item,
-            shape=st.lists(st.integers(0, 1000), max_size=3).map(tuple),
+            # large declared sizes too (up to MAX_ELEMENTS each): the container allocates nothing for them
+            shape=st.lists(st.integers(0, 1000) | st.integers(0, 1 << 30), max_size=3).map(
+                lambda s: tuple(s) if math.prod(s) <= C.MAX_ELEMENTS else tuple(s[:1])
+            ),
             dtype=st.sampled_from(["uint8", "uint16", "float32", "<f4"]),
             padding=st.lists(st.integers(0, 40), max_size=4).map(tuple),
             quality=st.integers(0, 255),
@@ -537,10 +547,51 @@ def test_fuzz_big_budget(small):
     meta=st.dictionaries(st.text(max_size=5), st.integers() | st.text(max_size=5) | st.none(), max_size=4),
 )
 def test_any_items_round_trip(tmp_path, items, meta):
+    # names are any text but NUL, lone surrogates included (hypothesis found '\ud800' once): the format
+    # stores UTF-8, so a name that has no UTF-8 form is refused with the format's own error
+    storable = all(not any("\ud800" <= ch <= "\udfff" for ch in it.name) for it in items)
+    if not storable:
+        with pytest.raises(ArchiveError, match="a lone surrogate, which UTF-8 cannot store"):
+            write(tmp_path / "h.aez", items, meta=meta)
+        assert not (tmp_path / "h.aez").exists()
+        return
     p = write(tmp_path / "h.aez", items, meta=meta)
     with ArchiveReader(p) as r:
         assert list(r) == items and r.meta == json.loads(json.dumps(meta))
+        assert r.total_values == sum(math.prod(it.shape) for it in items)
     os.unlink(p)
+
+
+def test_names_with_lone_surrogates_are_refused_whatever_else_the_archive_holds(tmp_path):
+    message = "item 1 ('\\udce9'): item name '\\udce9' holds U+DCE9, a lone surrogate"
+    with pytest.raises(ArchiveError, match=re.escape(message)):
+        write(tmp_path / "a.aez", [item(), item(name="\udce9")])
+    assert list(tmp_path.iterdir()) == []  # the whole archive is abandoned: no temporary file left
+
+
+def test_total_values_are_capped_at_both_ends(tmp_path, monkeypatch):
+    with ArchiveReader(write(tmp_path / "a.aez", MIXED)) as r:
+        assert r.total_values == 28 * 28 + 30 * 28 * 3 + 28 * 28 + 5
+    # a forged index of 65 empty items that each claim 2**30 values: 2**36 in all is the limit
+    huge = C._encode_fields(((1 << 30,), "uint8", (), 0, False))
+    fine = forge(
+        body(),
+        C.varint(64) + huge + record(0, C._item_crc(((1 << 30,), "uint8", (), 0, False), "", b"")) * 64,
+    )
+    assert len(read_bytes(fine)) == 64
+    t0 = time.perf_counter()
+    with pytest.raises(ArchiveError, match="more than 68,719,476,736 values in all, the limit"):
+        read_bytes(forge(body(), C.varint(65) + huge + record(0) * 65))
+    assert time.perf_counter() - t0 < 0.5
+    monkeypatch.setattr(C, "MAX_TOTAL_VALUES", 1000)
+    with ArchiveWriter(tmp_path / "b.aez", "photo", FP, {}) as w:
+        w.add(item())  # 784 values
+        with pytest.raises(
+            ArchiveError, match="item 1: the archive would hold 1,568 values in all; the limit"
+        ):
+            w.add(item())
+        w.add(item(shape=(6, 6)))  # 820: the refused item was not counted
+    assert len(ArchiveReader(tmp_path / "b.aez")) == 2
 
 
 def test_the_hex_dump_in_docs_format_md_is_what_the_writer_writes(tmp_path):

@@ -8,13 +8,21 @@ argument; ``--model`` overrides it. Outputs are written atomically and never rep
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from aekit.cli.common import check_output, non_negative_int, note, positive_float, positive_int
+from aekit.cli.common import (
+    add_threads_option,
+    check_output,
+    non_negative_int,
+    note,
+    positive_float,
+    positive_int,
+)
 from aekit.errors import DataError, ModelFileError
 
 VERBS = ("compress", "decompress")
@@ -51,6 +59,7 @@ def add_parser(subparsers) -> None:
         "or better files from the same model and format, encoding ~100x slower; lossy qualities only",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+    add_threads_option(p)  # for --refine: the coding passes run on one thread whatever it says
 
     d = subparsers.add_parser(
         "decompress",
@@ -158,13 +167,13 @@ class _Files:
 
     def __init__(self, files: list[Path]) -> None:
         self.files = files
-        self.names = [f.name for f in files]
+        self.names = [_item_name(f) for f in files]
 
     def __len__(self) -> int:
         return len(self.files)
 
     def label(self, k: int) -> str:
-        return self.files[k].name
+        return self.names[k]
 
     def images(self) -> Iterator[Any]:
         from aekit.restore.images import read_image
@@ -173,7 +182,15 @@ class _Files:
             try:
                 yield read_image(f)
             except DataError as exc:
-                raise DataError(f"{f.name}: {exc}") from None
+                raise DataError(f"{_item_name(f)}: {exc}") from None
+
+
+def _item_name(path: Path) -> str:
+    """The file's name as an archive stores it: UTF-8 text. A name whose bytes are not UTF-8 (Latin-1
+    'café.png' is c, a, f, byte e9, .png) reaches Python with a lone surrogate for each odd byte, which no
+    text encoding stores; those bytes are kept as escapes instead ('caf\\xe9.png': readable, and
+    decompress turns each escape into '_')."""
+    return os.fsencode(path.name).decode("utf-8", "backslashreplace")
 
 
 class _Stack:
@@ -196,7 +213,7 @@ class _Stack:
                 "(N, H, W, 3)"
             )
         self.path = path
-        self.meta = {"source": path.name, "stack_shape": list(shape)}
+        self.meta = {"source": _item_name(path), "stack_shape": list(shape)}
 
     def __len__(self) -> int:
         return len(self.source)
@@ -319,6 +336,7 @@ def _codec_for(reader, model: str | None):
 
 def _file_name(name: str, k: int, used: set[str]) -> str:
     """A safe PNG file name for item k: the stored name's stem (untrusted: no folders, no odd characters)."""
+    name = re.sub(r"\\x[0-9a-fA-F]{2}", "_", name)  # compress's escapes of bytes that were not UTF-8
     stem = Path(name.replace("\\", "/")).name.rsplit(".", 1)[0] if name else ""
     stem = re.sub(r"[^A-Za-z0-9._ -]", "_", stem).strip(" .")[:200] or f"item_{k:05d}"
     candidate = f"{stem}.png"

@@ -15,7 +15,7 @@ import hashlib
 import json
 import math
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +26,12 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 from torch import Tensor
 
-from aekit.codec.coding import StreamDecoder, StreamEncoder
+from aekit import threads
+from aekit.codec import limits
+from aekit.codec.coding import StreamDecoder, StreamEncoder, alphabet_bits, least_payload
 from aekit.codec.container import ArchiveReader, ArchiveWriter, Item
 from aekit.codec.network import DEFAULT_LAMBDAS, CodecNet, CodecNetConfig
-from aekit.codec.pixels import GROUPS, bin_values, group_map, subpixel_params, value_pmf
+from aekit.codec.pixels import GROUPS, bin_edges, bin_values, group_map, subpixel_params, value_pmf_blocks
 from aekit.codec.refine import refine_latent
 from aekit.codec.training import estimate_bits, train_codec
 from aekit.errors import ConfigError, DataError, ModelFileError
@@ -49,10 +51,10 @@ LOSSLESS_QUALITY = 0  # the quality an item coded losslessly records
 # the same code paths and the probabilities agree to the last bit. Part of the format: do not change.
 CODING_BATCH = 16
 CODING_PIXELS = 1 << 16
-# The largest image coded in one piece (4096 x 4096): the pixel head's activations at full size take a few
-# GB. A file claiming more is refused before anything is allocated (a hostile header cannot make the
-# decoder ask for tens of GB), and compress refuses it too, so every archive it writes can be read.
-MAX_PIXELS = 1 << 24
+# What one item may cost to decode (its padded size, its least payload, its peak memory) is checked before
+# anything is allocated, and compress checks the same, so every archive it writes can be read: see
+# aekit.codec.limits. The largest image coded in one piece is MAX_PIXELS after padding (4096 x 4096).
+MAX_PIXELS = limits.MAX_PIXELS
 
 
 class ImageCodec(BaseEstimator):
@@ -149,17 +151,20 @@ class ImageCodec(BaseEstimator):
         with torch.random.fork_rng(devices=devices):  # the caller's global RNG is left as it was
             torch.manual_seed(seed)
             net = CodecNet(config)
-            self.history_ = train_codec(
-                net,
-                data,
-                int(steps),
-                self.batch_size,
-                self.lr,
-                seed,
-                device,
-                log_every=min(100, max(1, int(steps) // 10)),
-                verbose=self.verbose,
-            )
+            # threads from the transforms' work on a batch of crops (the pixel head's is left out)
+            crops = (self.batch_size, config.channels, self.crop, self.crop)
+            with threads.for_work(lambda: crops[0] * threads.macs_per_row(net, crops[1:], 0), None, device):
+                self.history_ = train_codec(
+                    net,
+                    data,
+                    int(steps),
+                    self.batch_size,
+                    self.lr,
+                    seed,
+                    device,
+                    log_every=min(100, max(1, int(steps) // 10)),
+                    verbose=self.verbose,
+                )
         net.to("cpu").eval()
         sample = data if isinstance(data, Tensor) else data(torch.Generator().manual_seed(seed))
         self._adopt(net, sample[:256])
@@ -263,7 +268,7 @@ class ImageCodec(BaseEstimator):
         q = self._check_quality(quality, lossless)
         refine = self._check_refine(refine, q, lossless)
         arr = self._check_image(_as_uint8(image, what), what)
-        return self._encode_group([arr], q, lossless, [name], refine)[0]
+        return self._encode_group([arr], q, lossless, [name], refine, what)[0]
 
     def _encode_stream(
         self, labelled: Iterable[tuple[Any, str, str]], q: int, lossless: bool, refine: int = 0
@@ -271,15 +276,18 @@ class ImageCodec(BaseEstimator):
         """Encode (image, name, label) in order, consecutive images of one shape a coding batch at a time."""
         group: list[np.ndarray] = []
         names: list[str] = []
+        first = ""  # the label of the group's first image
         for image, name, what in labelled:
             arr = self._check_image(_as_uint8(image, what), what)
             if group and (arr.shape != group[0].shape or len(group) == self._coding_batch(arr.shape)):
-                yield from self._encode_group(group, q, lossless, names, refine)
+                yield from self._encode_group(group, q, lossless, names, refine, first)
                 group, names = [], []
+            if not group:
+                first = what
             group.append(arr)
             names.append(name)
         if group:
-            yield from self._encode_group(group, q, lossless, names, refine)
+            yield from self._encode_group(group, q, lossless, names, refine, first)
 
     def _coding_batch(self, shape: tuple[int, ...]) -> int:
         """How many items of this shape share one network pass: a function of the shape alone."""
@@ -290,12 +298,23 @@ class ImageCodec(BaseEstimator):
         return max(1, min(CODING_BATCH, CODING_PIXELS // (hp * wp)))
 
     def _encode_group(
-        self, arrs: list[np.ndarray], q: int, lossless: bool, names: list[str], refine: int = 0
+        self,
+        arrs: list[np.ndarray],
+        q: int,
+        lossless: bool,
+        names: list[str],
+        refine: int = 0,
+        what: str = "image",
     ) -> list[Item]:
-        """Images of one shape (at most one coding batch) -> their items."""
+        """Images of one shape (at most one coding batch) -> their items; ``what`` names the first."""
         level, bins = self._mode(q, lossless)
         net = self.net_
         size = self._coding_batch(arrs[0].shape)
+        if bins:  # the pixel passes are the decoder's own, on the same shapes: so is their memory
+            h, w = arrs[0].shape[:2]
+            hp, wp = limits.padded_size(h, w, net.stride)
+            need = limits.decode_memory(net.config, hp, wp, size, len(arrs), bins)
+            limits.check_memory(need, f"{what} is a {_image(h, w, self.channels_, q, lossless)}: coding it")
         x, padding = self._padded(np.stack(arrs))  # (n, C, Hp, Wp)
         n = len(arrs)
         # the encoder alone decides the symbols: neither the analysis nor the refinement has to match
@@ -334,10 +353,12 @@ class ImageCodec(BaseEstimator):
         if isinstance(source, str | os.PathLike):
             with ArchiveReader(source) as reader:
                 self.check_archive(reader)
+                _check_in_memory(reader.total_values, str(source))
                 out = list(self.decode_stream(reader, f" of {source}"))
         else:
             if isinstance(source, ArchiveReader):
                 self.check_archive(source)
+                _check_in_memory(source.total_values, str(source.path))
             out = list(self.decode_stream(source))
         if out and all(o.shape == out[0].shape for o in out):
             return np.stack(out)
@@ -366,7 +387,7 @@ class ImageCodec(BaseEstimator):
         """Items of one shape, padding and quality (at most one coding batch) -> their images."""
         check_is_fitted(self)
         first, what = items[0], labels[0]
-        h, w, c = _item_geometry(first, what)
+        h, w, c = _item_geometry(first, what, self.net_.stride)
         if c != self.channels_:
             raise DataError(
                 f"{what} is a {CHANNEL_NAMES.get(c, f'{c}-channel')} image but this codec handles "
@@ -385,6 +406,17 @@ class ImageCodec(BaseEstimator):
         bottleneck = net.bottlenecks[level]
         size = self._coding_batch((h, w))
         shape = (size, net.config.latent, hp // stride, wp // stride)
+        # Nothing is allocated for a file that asks for more than it can honestly hold (aekit.codec.limits)
+        image = _image(h, w, c, first.quality, first.lossless)
+        least = self._least_payload(level, bins, h, w, c)
+        for item, label in zip(items, labels, strict=True):
+            if len(item.payload) < least:
+                raise DataError(
+                    f"{label} holds {len(item.payload):,} bytes of coded data, but a {image} takes at least "
+                    f"{least:,} under this codec: the file is damaged, or was not made by this codec"
+                )
+        need = limits.decode_memory(net.config, hp, wp, size, len(items), bins)
+        limits.check_memory(need, f"{what} is a {image}: decoding it")
         decoders = [StreamDecoder(item.payload, label) for item, label in zip(items, labels, strict=True)]
         with torch.no_grad(), _one_thread():
             count = shape[2] * shape[3]
@@ -404,9 +436,42 @@ class ImageCodec(BaseEstimator):
                 out = pixels.numpy().astype(np.uint8).transpose(0, 2, 3, 1)
             else:
                 # latent only: nothing to match, so only the real items run
-                x_hat, _ = net.synthesis(latent[: len(items)].contiguous(), level)  # (n, C, Hp, Wp)
-                out = _to_uint8(x_hat[:, :, :h, :w]).transpose(0, 2, 3, 1)
+                out = self._synthesize(latent[: len(items)], level, h, w)
         return [o[..., 0] if len(item.shape) == 2 else o for o, item in zip(out, items, strict=True)]
+
+    def _synthesize(self, latent: Tensor, level: int, h: int, w: int) -> np.ndarray:
+        """The lossy images (n, h, w, C) uint8 from their latents (n, M, hl, wl).
+
+        A padded image above TILE_PIXELS runs in tiles with a margin of latent positions all round (the
+        transposed convolutions' reach), so memory stays bounded whatever the size; smaller ones run whole.
+        Nothing here has to match the encoder, so tiles may round differently from one whole pass.
+        """
+        net, s = self.net_, self.net_.stride
+        n, _, hl, wl = latent.shape
+        if hl * wl * s * s <= limits.TILE_PIXELS:
+            x_hat, _ = net.synthesis(latent.contiguous(), level)  # (n, C, Hp, Wp)
+            return _to_uint8(x_hat[:, :, :h, :w]).transpose(0, 2, 3, 1)
+        out = np.empty((n, h, w, self.channels_), np.uint8)
+        side, margin = max(1, limits.TILE_SIDE // s), limits.halo(net.config)
+        for top in range(0, hl, side):
+            for left in range(0, wl, side):
+                r0, c0 = max(0, top - margin), max(0, left - margin)
+                tile = latent[:, :, r0 : top + side + margin, c0 : left + side + margin].contiguous()
+                x_hat, _ = net.synthesis(tile, level)  # (n, C, rows * s, cols * s)
+                rows, cols = min(side * s, h - top * s), min(side * s, w - left * s)
+                y, x = (top - r0) * s, (left - c0) * s
+                block = _to_uint8(x_hat[:, :, y : y + rows, x : x + cols]).transpose(0, 2, 3, 1)
+                out[:, top * s : top * s + rows, left * s : left * s + cols] = block
+        return out
+
+    def _least_payload(self, level: int, bins: int, h: int, w: int, c: int) -> int:
+        """The fewest coded bytes an item of this size and mode can have: no symbol is free to the coder
+        (``aekit.codec.coding.least_payload``), whatever the image."""
+        hp, wp = limits.padded_size(h, w, self.net_.stride)
+        bits = hp * wp // self.net_.stride**2 * self.net_.bottlenecks[level].least_bits()
+        if bins:  # every pixel of the image (not of the padding), in bins of this width
+            bits += h * w * c * alphabet_bits(len(bin_edges(bins)) - 1)
+        return least_payload(bits)
 
     def _pixels(self, latent: Tensor, level: int, bins: int, size: tuple[int, int], io: Any) -> Tensor:
         """Code (or decode) the pixels group by group under the pixel head: the one path both ends run.
@@ -434,10 +499,13 @@ class ImageCodec(BaseEstimator):
             where = (gmap == g) & inside
             target = where.float().view(1, 1, hp, wp).expand(b, 1, hp, wp)
             params = net.pixel_head.step(base, x_hat, context, known, target, width)  # (B, C, 3K, Hp, Wp)
-            pmf = value_pmf(subpixel_params(params, k, where), k, bins)  # (B * C * P, n_bins)
-            pmf = pmf.reshape(b, -1, pmf.shape[-1])[:n]  # (n, C * P, n_bins): the real items' rows
+            rows = subpixel_params(params, k, where)  # (B * C * P, 3K): item-major
+            per_item = len(rows) // b
+            # the real items' probability rows, a chunk at a time (the spare places' are never needed)
+            blocks = value_pmf_blocks(rows, k, bins, stop=n * per_item)
             # (n, C * P): the values themselves, or bin indices mapped to the values they decode to
-            values = io.code(pmf, where, None) if bins == 1 else table[io.code(pmf, where, bins)]
+            symbols = io.code(blocks, per_item, where, None if bins == 1 else bins)
+            values = symbols if bins == 1 else table[symbols]
             values = torch.from_numpy(np.asarray(values, np.int64)).view(n, c, -1)
             pixels[:, :, where] = values
             context[:n, :, where] = values.float() / 255
@@ -486,7 +554,7 @@ class ImageCodec(BaseEstimator):
         return list(arr)
 
     def _check_image(self, arr: np.ndarray, what: str) -> np.ndarray:
-        _check_size(arr.shape[0], arr.shape[1], what)
+        limits.check_size(arr.shape[0], arr.shape[1], self.net_.stride, what)
         c = arr.shape[-1] if arr.ndim == 3 else 1
         if c != self.channels_:
             raise DataError(
@@ -592,39 +660,26 @@ class ImageCodec(BaseEstimator):
 
     @classmethod
     def load(cls, path: str | os.PathLike, name: str | None = None) -> ImageCodec:
-        """Read a codec saved by ``save``; nothing in the file can run code.
+        """Read a codec saved by ``save``; nothing in the file can run code, and its header is checked
+        (the network's shapes against the weights included) before the network is built.
 
         ``name`` is what archives made with it record as the codec (default: the file's absolute path).
         """
         from aekit import tensorfile
 
-        tensors, doc = tensorfile.load(path, what="codec file")
-        if doc.get("format") != FORMAT:
-            raise ModelFileError(
-                f"{path} is not an aekit codec file (it holds {doc.get('format')!r}); make one with "
-                "'aekit train --task compress' or ImageCodec.fit"
-            )
-        version = doc.get("format_version")
-        if not isinstance(version, int) or version > FORMAT_VERSION:
-            raise ModelFileError(
-                f"{path} uses codec format {version}, newer than this aekit reads; upgrade aekit."
-            )
+        networks, _, doc = tensorfile.load_networks(
+            path, "codec file", lambda doc, declared: {"": _check_header(path, doc, declared)}
+        )
+        net = networks[""]
+        config = net.config
         try:
-            config = CodecNetConfig.from_dict(doc["model_config"])
-            net = CodecNet(config)
-            for level, bottleneck in enumerate(net.bottlenecks):  # the tables' sizes come from the file
-                for buf in ("offsets", "lengths", "pmfs"):
-                    setattr(bottleneck, buf, torch.empty_like(tensors[f"bottlenecks.{level}.{buf}"]))
-            state = {k: (t.float() if t.dtype == torch.float16 else t) for k, t in tensors.items()}
-            net.load_state_dict(state)
             known = cls().get_params()
             est = cls(**{k: v for k, v in doc["params"].items() if k in known})
             est.history_ = list(doc.get("history", []))
-        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            _check_tables(net)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise ModelFileError(
-                f"{path} is damaged or mismatched: its weights do not fit its settings ({detail})."
-            ) from None
+            raise ModelFileError(f"{path} is damaged or mismatched: {detail}.") from None
         net.eval()
         est.net_ = net
         est.channels_ = config.channels
@@ -632,6 +687,49 @@ class ImageCodec(BaseEstimator):
         est.fingerprint_ = fingerprint(net)
         est._name = str(Path(path).resolve()) if name is None else name
         return est
+
+
+def _check_header(path, doc: dict[str, Any], declared: dict) -> Callable[[], CodecNet]:
+    """Refuse a codec header that cannot be used; return the builder of its network.
+
+    The coding tables' widths come from the file (one row per latent channel, as long as its widest
+    distribution), so the builder sizes them from the declared shapes.
+    """
+    if doc.get("format") != FORMAT:
+        raise ModelFileError(
+            f"{path} is not an aekit codec file (it holds {doc.get('format')!r}); make one with "
+            "'aekit train --task compress' or ImageCodec.fit"
+        )
+    version = doc.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ModelFileError(
+            f"{path} uses codec format {version}, newer than this aekit reads; upgrade aekit."
+        )
+    config = CodecNetConfig.from_dict(doc["model_config"])
+    config.validate()
+    if not isinstance(doc["params"], dict):
+        raise TypeError("params is not a JSON object")
+    widths = [declared[f"bottlenecks.{level}.pmfs"].shape[-1] for level in range(config.levels)]
+
+    def build() -> CodecNet:
+        net = CodecNet(config)
+        for bottleneck, width in zip(net.bottlenecks, widths, strict=True):
+            bottleneck.offsets = torch.zeros(config.latent, dtype=torch.int64)
+            bottleneck.lengths = torch.ones(config.latent, dtype=torch.int64)
+            bottleneck.pmfs = torch.zeros(config.latent, width, dtype=torch.float64)
+        return net
+
+    return build
+
+
+def _check_tables(net: CodecNet) -> None:
+    """Coding tables the decoder can index: each length within its row, each row a distribution."""
+    for level, b in enumerate(net.bottlenecks):
+        width = b.pmfs.shape[1]
+        if not ((b.lengths >= 1) & (b.lengths <= width)).all() or not torch.isfinite(b.pmfs).all():
+            raise ValueError(f"the coding tables of level {level} are damaged")
+        if (b.pmfs < 0).any():
+            raise ValueError(f"the coding tables of level {level} hold negative probabilities")
 
 
 @contextlib.contextmanager
@@ -657,13 +755,16 @@ class _Encoding:
         self.encoders, self.values = encoders, values  # values (n, C, H, W) uint8
         self.count = len(encoders)
 
-    def code(self, probabilities: np.ndarray, where: Tensor, bins: int | None) -> np.ndarray:
-        """probabilities (n, C * P, L) -> the symbols coded, (n, C * P)."""
+    def code(self, blocks: Iterable, per_item: int, where: Tensor, bins: int | None) -> np.ndarray:
+        """Probability rows (first row, rows (r, L)) in order over the items' C * P rows each -> the symbols
+        coded, (n, C * P)."""
         h, w = self.values.shape[-2:]
         v = self.values[:, :, where[:h, :w]].to(torch.int64).reshape(self.count, -1).numpy()  # (n, C * P)
         symbols = v if bins is None else v // bins
-        for enc, s, p in zip(self.encoders, symbols, probabilities, strict=True):
-            enc.encode(s, p)
+        flat = symbols.reshape(-1)
+        for start, block in blocks:
+            for k, lo, hi in _spans(start, len(block), per_item, self.count):
+                self.encoders[k].encode(flat[lo:hi], block[lo - start : hi - start])
         return symbols
 
 
@@ -672,8 +773,23 @@ class _Decoding:
         self.decoders = decoders
         self.count = len(decoders)
 
-    def code(self, probabilities: np.ndarray, where: Tensor, bins: int | None) -> np.ndarray:
-        return np.stack([dec.decode(p) for dec, p in zip(self.decoders, probabilities, strict=True)])
+    def code(self, blocks: Iterable, per_item: int, where: Tensor, bins: int | None) -> np.ndarray:
+        out = np.empty(self.count * per_item, np.int64)
+        for start, block in blocks:
+            for k, lo, hi in _spans(start, len(block), per_item, self.count):
+                out[lo:hi] = self.decoders[k].decode(block[lo - start : hi - start])
+        return out.reshape(self.count, per_item)
+
+
+def _spans(start: int, length: int, per_item: int, count: int) -> Iterator[tuple[int, int, int]]:
+    """(item, first row, end row) of each of the ``count`` items' share of rows [start, start + length),
+    item k owning rows [k * per_item, (k + 1) * per_item)."""
+    lo, end = start, min(start + length, count * per_item)
+    while lo < end:
+        k = lo // per_item
+        hi = min(end, (k + 1) * per_item)
+        yield k, lo, hi
+        lo = hi
 
 
 def _key(item: Item) -> tuple:
@@ -692,22 +808,29 @@ def fingerprint(net: CodecNet) -> bytes:
 # -- helpers ------------------------------------------------------------------------------------------------
 
 
-def _item_geometry(item: Item, what: str) -> tuple[int, int, int]:
+def _item_geometry(item: Item, what: str, stride: int) -> tuple[int, int, int]:
     shape = tuple(item.shape)
     if item.dtype != "uint8" or len(shape) not in (2, 3) or (len(shape) == 3 and shape[2] not in (1, 3)):
         raise DataError(f"{what} is a {item.dtype} array of shape {shape}, not an image this codec makes")
     if len(item.padding) != 2 or min(shape[:2]) < 1:
         raise DataError(f"{what} has shape {shape} and padding {item.padding}; not an image this codec makes")
-    _check_size(shape[0], shape[1], what)
+    limits.check_size(shape[0], shape[1], stride, what)
     return shape[0], shape[1], shape[2] if len(shape) == 3 else 1
 
 
-def _check_size(h: int, w: int, what: str) -> None:
-    if h * w > MAX_PIXELS:
-        raise DataError(
-            f"{what} is {h} x {w} = {h * w:,} pixels, more than the {MAX_PIXELS:,} this codec codes in one "
-            "piece; cut the image into tiles of at most 4096 x 4096 and compress those"
-        )
+def _image(h: int, w: int, c: int, quality: int, lossless: bool) -> str:
+    """'4096 x 4096 RGB image coded lossless': what an item is, for messages."""
+    mode = "lossless" if lossless else f"at quality {quality}"
+    return f"{h} x {w} {'RGB' if c == 3 else 'grayscale'} image coded {mode}"
+
+
+def _check_in_memory(values: int, source: str) -> None:
+    """``decompress`` returns every image at once (and stacks them): refuse what cannot fit."""
+    limits.check_memory(
+        2 * values,
+        f"decompressing all of {source} at once ({values:,} pixel values, then their stack)",
+        "; decode_stream(reader) gives the images one at a time",
+    )
 
 
 def _to_uint8(x: Tensor) -> np.ndarray:

@@ -8,6 +8,8 @@ decoding that every symbol still comes back: exact, and about 2 bytes per item s
 
 from __future__ import annotations
 
+import math
+
 import constriction
 import numpy as np
 
@@ -25,6 +27,10 @@ _MODEL = Categorical(perfect=False)
 _MAX_CUT = 8
 # Trimming re-decodes the stream for each byte cut; above this size the 1-2 bytes are not worth it.
 TRIM_BELOW = 4096
+# constriction's categorical models hold probabilities as integers out of 2**PRECISION, and its quantiser
+# is leaky: every symbol of an alphabet of L keeps at least 1, so the likeliest has at most 2**24 - (L - 1)
+# and no symbol is free. That floor on the cost of a symbol bounds how short an honest payload can be.
+PRECISION = 24
 
 
 def fixed_model(pmf: np.ndarray):
@@ -35,6 +41,41 @@ def fixed_model(pmf: np.ndarray):
         # one-symbol alphabet, so a second, never-used symbol of probability 0 goes beside it.
         pmf = np.append(pmf, 0.0)
     return Categorical(pmf, perfect=False)
+
+
+def least_bits(pmfs: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
+    """The fewest bits the coder can spend on one symbol coded under each row of ``pmfs`` (R, L): (R,).
+
+    Rows are as ``fixed_model`` and ``encode`` take them (``lengths``: how many leading entries of each row
+    are its alphabet; default all). The quantiser gives a symbol of probability p at most
+    p * (2**24 - L) / sum + 2 (two floors) of the 2**24, and never more than 2**24 - (L - 1); one more
+    for float rounding keeps the result a lower bound.
+    """
+    pmfs = np.atleast_2d(np.asarray(pmfs, np.float64))
+    alphabet = np.full(len(pmfs), pmfs.shape[1]) if lengths is None else np.asarray(lengths)
+    alphabet = np.maximum(alphabet, 2)  # fixed_model codes a one-value channel with two symbols
+    inside = np.arange(pmfs.shape[1]) < alphabet[:, None]
+    rows = np.where(inside, np.maximum(pmfs, 0.0), 0.0)
+    total = 2.0**PRECISION
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.nan_to_num(rows.max(axis=1) * (total - alphabet) / rows.sum(axis=1), nan=total)
+    likeliest = np.minimum(total - alphabet + 1, share + 3)
+    return np.log2(total / likeliest)
+
+
+def alphabet_bits(alphabet: int) -> float:
+    """The fewest bits the coder can spend on a symbol of an alphabet of this size, whatever its row."""
+    return float(np.log2(2.0**PRECISION / (2.0**PRECISION - max(alphabet, 2) + 1)))
+
+
+def least_payload(bits: float) -> int:
+    """The fewest bytes ``StreamEncoder.finish`` returns for symbols that cost at least ``bits`` in all.
+
+    The range coder keeps a 64-bit range of at least 2**32 and writes one 32-bit word each time the range
+    has narrowed by 32 bits more, then one or two words when sealed: 4 * ceil(bits / 32) >= bits / 8 bytes
+    in all, of which ``finish`` cuts at most _MAX_CUT. A shorter payload cannot be the encoder's.
+    """
+    return max(0, math.floor(bits * (1 - 1e-9) / 8) - _MAX_CUT)
 
 
 def _as_block(symbols: np.ndarray, probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -55,7 +96,7 @@ class StreamEncoder:
 
     def __init__(self) -> None:
         self._encoder = RangeEncoder()
-        self._blocks: list[tuple[np.ndarray, np.ndarray]] = []
+        self._blocks: list[tuple[np.ndarray, np.ndarray]] | None = []
 
     def encode(self, symbols: np.ndarray, probabilities: np.ndarray) -> None:
         """symbols (n,) ints in [0, L), probabilities (n, L) non-negative (rows need not sum to 1)."""
@@ -63,7 +104,7 @@ class StreamEncoder:
         if s.size == 0:
             return
         self._encoder.encode(s, _MODEL, p)
-        self._blocks.append((s, p))
+        self._keep((s, p))
 
     def encode_iid(self, symbols: np.ndarray, model) -> None:
         """symbols (n,) all under one ``fixed_model``: no per-symbol rows, much faster for big latents."""
@@ -71,12 +112,21 @@ class StreamEncoder:
         if s.size == 0:
             return
         self._encoder.encode(s, model)
-        self._blocks.append((s, model))
+        self._keep((s, model))
+
+    def _keep(self, block: tuple) -> None:
+        """Keep what ``finish`` re-decodes to trim the stream, until it is too long to be trimmed: then the
+        probability rows go (a large image's would otherwise all stay in memory until the end)."""
+        if self._blocks is not None:
+            self._blocks.append(block)
+            # the seal may take back one word of the count: past this, finish() keeps the stream whole
+            if 4 * (self._encoder.num_words() - 1) >= TRIM_BELOW:
+                self._blocks = None
 
     def finish(self) -> bytes:
         """The shortest byte string that still decodes to every symbol encoded (streams under 4 KB)."""
         full = self._encoder.get_compressed().astype(">u4").tobytes()
-        if len(full) >= TRIM_BELOW:
+        if len(full) >= TRIM_BELOW or self._blocks is None:  # (None only ever with long streams)
             return full
         best = full
         for cut in range(1, min(_MAX_CUT, len(full)) + 1):

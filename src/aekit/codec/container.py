@@ -54,6 +54,7 @@ MAX_PADDING_LEN = 2 * MAX_NDIM
 MAX_PAD = 1 << 20
 MAX_QUALITY = 255
 MAX_ITEMS = 1 << 24
+MAX_TOTAL_VALUES = 1 << 36  # values of all items together: 64 GiB of uint8 decoded
 MAX_INDEX_BYTES = 1 << 28
 MAX_PAYLOAD = 1 << 40
 MAX_HEADER_BYTES = 2 * MAX_NAME_BYTES + MAX_META_BYTES + 64
@@ -72,7 +73,8 @@ class Item:
 
     ``padding`` and ``quality`` mean whatever the codec that made ``payload`` says they mean (aekit's
     ``ImageCodec`` pads height and width up to a multiple of its stride). ``name`` is where the item came
-    from (a file name, or empty); a reader gets it back as stored, so treat it as untrusted text.
+    from (a file name, or empty): any text UTF-8 can store (no NUL, no lone surrogate), and a reader gets
+    it back as stored, so treat it as untrusted text.
     """
 
     shape: tuple[int, ...]
@@ -133,7 +135,14 @@ def varint(n: int) -> bytes:
 
 
 def _text(s: str, what: str, limit: int) -> bytes:
-    b = s.encode("utf-8")
+    try:
+        b = s.encode("utf-8")
+    except UnicodeEncodeError as e:  # only a lone surrogate (U+D800..U+DFFF) has no UTF-8 form
+        raise _Bad(
+            f"{what} {s[:80]!r} holds U+{ord(s[e.start]):04X}, a lone surrogate, which UTF-8 cannot store "
+            "(a file name whose bytes are not UTF-8 reaches Python with such characters): store "
+            "os.fsencode(name).decode('utf-8', 'backslashreplace') instead"
+        ) from None
     if len(b) > limit:
         raise _Bad(f"{what} is {len(b)} bytes long in UTF-8; the limit is {limit}")
     if b"\x00" in b:
@@ -349,6 +358,7 @@ class ArchiveWriter:
         self._field_enc: list[bytes] = []  # its full encoding
         self._fids, self._lengths, self._crcs = array("I"), array("Q"), array("I")
         self._names: dict[int, str] = {}
+        self._values = 0  # of all items so far, against MAX_TOTAL_VALUES
         self._index_bytes = 1  # the count varint's first byte; kept as an upper-bound estimate
         self._done = True  # until the temporary file exists: nothing to clean up
         if self.path.is_dir():
@@ -398,6 +408,12 @@ class ArchiveWriter:
                 raise _Bad(f"an archive holds at most {MAX_ITEMS:,} items; split the data over several")
             if len(item.payload) > MAX_PAYLOAD:
                 raise _Bad(f"payload is {len(item.payload):,} bytes; the limit is {MAX_PAYLOAD:,}")
+            values = self._values + math.prod(item.shape)
+            if values > MAX_TOTAL_VALUES:
+                raise _Bad(
+                    f"the archive would hold {values:,} values in all; the limit is {MAX_TOTAL_VALUES:,}: "
+                    "split the data over several archives"
+                )
             fid = self._field_ids.get(f)
             if fid is None:
                 _check_fields(f)
@@ -420,6 +436,7 @@ class ArchiveWriter:
         self._fids.append(fid)
         self._lengths.append(len(item.payload))
         self._crcs.append(crc)
+        self._values = values
         if item.name:
             self._names[k] = item.name
         return k
@@ -610,13 +627,17 @@ class ArchiveReader:
         self._records = array("Q")
         self._offsets = array("Q", [header_end])
         pos = header_end
+        self.total_values = 0  # what decoding every item gives, known before any payload is read
         for _ in range(count):
             self._records.append(c.pos)
-            n = _read_record(c, self._defaults)[0]
+            n, fields = _read_record(c, self._defaults)[:2]
             pos += n
             if pos > index_start:
                 raise _Bad("the index gives payloads longer than the file holds")
             self._offsets.append(pos)
+            self.total_values += math.prod(fields[0])
+            if self.total_values > MAX_TOTAL_VALUES:
+                raise _Bad(f"its items hold more than {MAX_TOTAL_VALUES:,} values in all, the limit")
         if c.left():
             raise _Bad(f"the index has {c.left()} unexpected bytes after its last record")
         if pos != index_start:

@@ -133,6 +133,17 @@ class EntropyBottleneck(nn.Module):
             self._models_key = key
         return self._models
 
+    def least_bits(self) -> float:
+        """The fewest bits the coder can spend on one latent position, all channels (cached until the
+        tables change): what bounds how short an honest payload can be (``coding.least_bits``)."""
+        from aekit.codec.coding import least_bits
+
+        key = (self.pmfs.data_ptr(), self.pmfs._version, tuple(self.pmfs.shape))
+        if getattr(self, "_bits_key", None) != key:
+            self._bits = float(least_bits(self.pmfs.cpu().numpy(), self.lengths.cpu().numpy()).sum())
+            self._bits_key = key
+        return self._bits
+
     def probability_rows(self, shape: tuple[int, int, int, int]) -> np.ndarray:
         """The pmf row of every element of a latent of ``shape`` (B, C, H, W), in C-order: (B*C*H*W, L)."""
         b, c, h, w = shape
