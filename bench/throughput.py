@@ -78,6 +78,7 @@ def run_aekit(images: np.ndarray, case: dict) -> dict:
         patience=None,
         random_state=COMMON["seed"],
         device="cpu",
+        n_jobs=torch.get_num_threads(),  # the contenders' count (--threads), not one chosen from the work
         verbose=0,
     ).fit(images)
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu

@@ -74,6 +74,16 @@ def test_refit_epochs_can_be_set():
     assert [len(m.history_) for m in det.estimators_] == [2, 2, 3, 3]
 
 
+def test_rounds_say_what_each_round_trained():
+    x, _ = planted_table(n=60)
+    det = AnomalyDetector(**TINY).fit(x)
+    assert [(r["members"], r["epochs"]) for r in det.rounds_] == [(2, 2), (2, 4)]
+    assert det.rounds_[0]["rows"] == 60 and det.rounds_[1]["rows"] == pytest.approx(0.7 * 60, abs=1)
+    last = [m.history_[-1]["recon"] for m in det.estimators_]
+    assert det.rounds_[0]["final"]["recon"] == pytest.approx(np.mean(last[:2]))
+    assert det.rounds_[1]["final"]["recon"] == pytest.approx(np.mean(last[2:]))
+
+
 def test_auto_sizes_and_log_scale_centres():
     x, y = planted_table(n=120, d=12)
     det = AnomalyDetector(epochs=2, n_estimators=2, refits=0, batch_size=32, random_state=0).fit(x)
@@ -357,6 +367,25 @@ def test_train_and_detect_a_table_with_labels(table_model, capsys):
     assert auroc > 0.95 and "average precision" in out
     y = pd.read_csv(tmp / "data.csv")["label"].to_numpy()
     assert auroc == pytest.approx(roc_auc_score(y, scores["score"]), abs=1e-4)
+
+
+def test_train_summary_names_each_round_and_its_epochs(tmp_path, capsys):
+    """The log's last epoch is a refit member's: the summary says which round trained how long, on what."""
+    np.save(tmp_path / "x.npy", planted_table(n=60)[0])
+    options = [o for o in TRAIN if o != "--quiet"]
+    code, out, err = run(
+        capsys, "train", "--task", "detect", "--data", tmp_path / "x.npy", "--out", tmp_path / "d.aek",
+        "--runs", tmp_path / "runs", *options,
+    )  # fmt: skip
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].endswith("as 6 autoencoders in 2 round(s) of 3") and "epoch" not in lines[0]
+    assert lines[1].startswith("round 1: 3 member(s) x 2 epoch(s) on all 60 rows; final training recon ")
+    assert lines[2].startswith("round 2: 3 member(s) x 4 epoch(s) on 42 rows (refit: the 30% farthest out")
+    assert "(mean of its members)" in lines[2] and lines[3].startswith("wrote ")
+    # the log heads each round's epochs with the round
+    assert "round 1/2 on all 60 rows: 3 member(s) of 2 epoch(s)" in err
+    assert "round 2/2 (refit) on 42 of 60 rows" in err and "4 epoch(s)" in err
 
 
 @pytest.mark.parametrize("suffix", [".npy", ".parquet", ".npz"])

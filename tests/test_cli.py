@@ -225,13 +225,15 @@ def test_image_model_info_eval_encode_decode_reconstruct(files, image_model, cap
     np.testing.assert_allclose(np.load("recon.npy"), decoded, atol=1)  # encode+decode == reconstruct
 
     code, out, _ = run(capsys, "reconstruct", image_model, files["many_images"], "-o", "grid.png")
-    assert code == 0 and "32 inputs" in out
+    assert code == 0 and "32 inputs" in out and "enlarged 6x" in out
     with Image.open("grid.png") as grid:
         assert grid.format == "PNG" and grid.mode == "L"
-        assert grid.size == (32 * 8 + 33 * 2, 2 * 8 + 3 * 2)  # 32 of the 40 inputs, 2 px gaps
+        # 32 of the 40 inputs, each 8x8 image enlarged 6x to 48x48 (visible), 2 px gaps
+        assert grid.size == (32 * 48 + 33 * 2, 2 * 48 + 3 * 2)
         pixels = np.asarray(grid)
-    # the first input, shown as it is (uint8), at the top left
-    np.testing.assert_array_equal(pixels[2:10, 2:10], np.load(files["many_images"])[0])
+    # the first input, shown as it is (uint8), at the top left: each pixel a 6x6 block
+    first = np.load(files["many_images"])[0]
+    np.testing.assert_array_equal(pixels[2:50, 2:50], first.repeat(6, axis=0).repeat(6, axis=1))
 
 
 def test_one_png_image_is_a_batch_of_one(image_model, capsys):

@@ -9,6 +9,7 @@ request may reach.
 
 from __future__ import annotations
 
+import argparse
 import base64
 import io
 import json
@@ -29,6 +30,7 @@ from PIL import Image
 from aekit import AnomalyDetector, AutoEncoder
 from aekit.cli.main import main
 from aekit.dashboard import create_app, images
+from aekit.dashboard import runs as runs_module
 from aekit.dashboard.app import MAX_BODY_BYTES, MAX_HEAVY_REQUESTS
 from aekit.data import load
 from cli_helpers import assert_one_error, run
@@ -118,15 +120,17 @@ def test_health(client, root):
     assert body["runs_dir"] == str(root / "runs") and body["data"] == "digits" and body["version"]
 
 
-def test_runs_list_the_training_runs_with_their_config(client):
+def test_runs_list_the_training_runs_with_their_config(client, root):
     runs = {r["name"]: r for r in client.get("/api/runs").json()["runs"]}
     assert set(runs) == {"dense", "vae"}  # not the symlink out of the folder, nor the compare report
     dense = runs["dense"]
     assert dense["config"]["kind"] == "dense" and dense["config"]["code_size"] == 4
-    assert dense["config"]["epochs"] == 2 and dense["config"]["out"].endswith("dense.aek")
-    assert time.time() - 600 < dense["config"]["started"] <= dense["updated"]
+    assert dense["config"]["epochs"] == 2 and dense["config"]["out"] == str(root / "runs" / "dense.aek")
+    assert time.time() - 600 < dense["config"]["started"] <= dense["updated"] <= dense["config"]["finished"]
     assert dense["epochs"] == 2 and dense["last"]["epoch"] == 2 and "val_loss" in dense["last"]
-    assert dense["live"] is True  # written seconds ago
+    assert dense["trained"] == dense["config"]["trained"] == {"epochs": 2}
+    assert dense["label"] == "dense autoencoder · code 4 · digits" and dense["model"] == "dense"
+    assert dense["finished"] is True and dense["live"] is False  # written seconds ago, but finished
 
 
 def test_metrics_since_and_live_rows(client, root):
@@ -145,6 +149,109 @@ def test_metrics_since_and_live_rows(client, root):
     os.utime(metrics, (old, old))
     runs = {r["name"]: r for r in client.get("/api/runs").json()["runs"]}
     assert runs["vae"]["live"] is False and runs["vae"]["updated"] == pytest.approx(old)
+
+
+def write_run(folder: Path, config: dict, epochs: int = 0) -> None:
+    """A run folder as 'aekit train' leaves it: run.json, and metrics.jsonl once an epoch is done."""
+    folder.mkdir(parents=True)
+    (folder / "run.json").write_text(json.dumps(config))
+    if epochs:
+        rows = (json.dumps({"epoch": e, "loss": 1.0 / e}) + "\n" for e in range(1, epochs + 1))
+        (folder / "metrics.jsonl").write_text("".join(rows))
+
+
+def test_a_run_is_live_only_until_it_finishes(tmp_path):
+    runs = tmp_path / "runs"
+    write_run(runs / "a", {"task": "reconstruct", "kind": "vae", "code_size": 2, "started": time.time()}, 3)
+    client = TestClient(create_app(runs, device="cpu"))
+
+    def the_run():
+        [only] = client.get("/api/runs").json()["runs"]
+        return only
+
+    first = the_run()
+    assert first["live"] is True and first["finished"] is False and first["trained"] == {"epochs": 3}
+    old = time.time() - 3600  # killed an hour ago: neither live nor finished
+    os.utime(runs / "a" / "metrics.jsonl", (old, old))
+    assert (the_run()["live"], the_run()["finished"]) == (False, False)
+    os.utime(runs / "a" / "metrics.jsonl")  # written again just now, then the model is saved
+    config = {**first["config"], "finished": time.time(), "trained": {"epochs": 3}}
+    (runs / "a" / "run.json").write_text(json.dumps(config))
+    last = the_run()
+    assert last["live"] is False and last["finished"] is True and last["label"] == "vae autoencoder · code 2"
+
+
+def test_runs_from_before_the_finished_mark_are_finished_when_their_model_is_newer(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_run(Path("runs", "m"), {"kind": "dense", "code_size": 8, "out": "m.aek"}, 2)  # --out as typed
+    client = TestClient(create_app("runs", device="cpu"))
+    [legacy] = client.get("/api/runs").json()["runs"]
+    assert legacy["live"] is True and legacy["finished"] is False  # no model yet: still training
+    tiny = AutoEncoder(code_size=2, hidden=(4,), epochs=1, random_state=0)
+    tiny.fit(np.zeros((8, 3), np.float32)).save("m.aek")  # saved after the last epoch: the run ended
+    [legacy] = client.get("/api/runs").json()["runs"]
+    assert legacy["live"] is False and legacy["finished"] is True and legacy["model"] == "m"
+
+
+@pytest.fixture(scope="module")
+def task_runs(tmp_path_factory) -> Path:
+    """A detector and a denoiser trained by `aekit train --task`, their models written outside runs/."""
+    base = tmp_path_factory.mktemp("tasks")
+    tiny = ["--data", "digits", "--epochs", "1", "--batch-size", "64", "--runs", base / "runs", "--quiet"]
+    detector = ["--task", "detect", "--refits", "0", "--hidden", "8", "--out", base / "det.aek"]
+    denoiser = ["--task", "denoise", "--crop", "8", "--width", "4", "--out", base / "den.aek"]
+    for argv in (detector, denoiser):
+        assert main([str(a) for a in ["train", *argv, *tiny]]) == 0
+    return base
+
+
+def test_runs_are_labelled_by_their_task(task_runs):
+    client = TestClient(create_app(task_runs / "runs", device="cpu"))
+    runs = {r["name"]: r for r in client.get("/api/runs").json()["runs"]}
+    models = {m["name"]: m for m in client.get("/api/models").json()["models"]}
+    assert {"det", "den"} <= set(models)  # listed from run.json, though written outside the runs folder
+    det, den = runs["det"], runs["den"]
+    # a detector chooses its code size from the data: the label has the model's, run.json none
+    assert "code_size" not in det["config"] and det["model"] == "det"
+    code, members = models["det"]["code_size"], models["det"]["members"]
+    assert det["label"] == f"dense anomaly detector · code {code} · {members} members · digits"
+    assert det["epochs"] == 0 and det["trained"] == {"epochs": 1}  # no metrics.jsonl: run.json says
+    assert det["finished"] is True and det["live"] is False
+    # a restoration network has no family or code size
+    assert not {"kind", "code_size", "hidden"} & set(den["config"]) and den["label"] == "denoiser · digits"
+    assert den["trained"] == {"epochs": 1} and den["finished"] is True and den["live"] is False
+
+
+@pytest.mark.parametrize(
+    ("config", "label"),
+    [
+        (
+            {"task": "reconstruct", "kind": "conv", "code_size": 32, "data": "mnist"},
+            "conv autoencoder · code 32 · mnist",
+        ),
+        ({"kind": "dense", "code_size": 8, "noise": "gaussian"}, "dense denoising autoencoder · code 8"),
+        ({"task": "detect", "kind": "dense", "code_size": 32}, "dense anomaly detector"),  # 32: not its own
+        ({"task": "upscale", "kind": "dense", "code_size": 32, "data": "photos"}, "upscaler · photos"),
+        ({"task": "compress", "latent": 64}, "codec"),
+    ],
+)
+def test_run_labels_from_run_json_alone(config, label):
+    """Before a run's model exists (and for run.json files from older versions, which list every
+    option for every task), the label comes from run.json and leaves out what the task ignores."""
+    assert runs_module.label(config) == label
+
+
+def test_train_marks_run_json_finished_and_a_resume_takes_the_mark_back(tmp_path):
+    from aekit.cli import train
+
+    folder = tmp_path / "r"
+    write_run(folder, {"task": "compress", "started": 1.0})
+    train.finish_run_config(folder, [{"step": 50, "loss": 2.0}, {"step": 60, "loss": 1.0}])
+    config = json.loads((folder / "run.json").read_text())
+    assert config["trained"] == {"steps": 60} and config["finished"] >= config["started"]
+    args = argparse.Namespace(resume=True)
+    assert train.write_run_config(folder, args, tmp_path / "r.aek") is None
+    assert json.loads((folder / "run.json").read_text()) == {"task": "compress", "started": 1.0}
 
 
 @pytest.mark.parametrize(
@@ -704,6 +811,40 @@ def test_dashboard_verb_warns_about_other_hosts(root, served, capsys):
     assert err.startswith("aekit: warning: --host 0.0.0.0") and "127.0.0.1" in err
 
 
+def test_the_readmes_steps_list_the_model_trained_with_out(tmp_path, monkeypatch, served, capsys):
+    """README: `aekit train ... --out model.aek`, then `aekit dashboard --runs runs`: the model is there,
+    though --out wrote it beside the runs folder rather than in it."""
+    monkeypatch.chdir(tmp_path)
+    argv = ["train", "--data", "digits", "--kind", "dense", "--code-size", "4", *TINY, "--out", "model.aek"]
+    code, _, err = run(capsys, *argv)
+    assert code == 0, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.aek", "runs"]
+    code, _, err = run(capsys, "dashboard", "--runs", "runs")
+    assert code == 0, err
+    client = TestClient(served[0][0], base_url="http://127.0.0.1:8765")
+    models = {m["name"]: m for m in client.get("/api/models").json()["models"]}
+    assert models["model"]["type"] == "autoencoder" and models["model"]["code_size"] == 4
+    assert client.get("/api/models/model/reconstructions?n=2").status_code == 200
+    [model_run] = client.get("/api/runs").json()["runs"]
+    assert model_run["model"] == "model" and model_run["label"] == "dense autoencoder · code 4 · digits"
+    # run.json names the model by its absolute path: found from anywhere
+    monkeypatch.chdir(tmp_path / "runs")
+    models = TestClient(create_app(".", device="cpu")).get("/api/models").json()["models"]
+    assert "model" in {m["name"] for m in models}
+
+
+def test_dashboard_verb_takes_several_model_files(root, tmp_path, served, capsys):
+    for name in ("a", "b", "c"):
+        shutil.copy(root / "runs" / "dense.aek", tmp_path / f"{name}.aek")
+    (tmp_path / "empty").mkdir()
+    argv = ["--runs", tmp_path / "empty", "--model", tmp_path / "a.aek", tmp_path / "b.aek"]
+    code, _, err = run(capsys, "dashboard", *argv, "--model", tmp_path / "c.aek")
+    assert code == 0, err
+    client = TestClient(served[0][0], base_url="http://127.0.0.1:8765")
+    models = {m["name"] for m in client.get("/api/models").json()["models"]}
+    assert {"a", "b", "c"} <= models
+
+
 @pytest.mark.parametrize(
     ("argv", "words"),
     [
@@ -711,6 +852,7 @@ def test_dashboard_verb_warns_about_other_hosts(root, served, capsys):
         (["--runs", "{root}/secret.txt"], ["is a file"]),
         (["--data", "no-such-data"], ["no-such-data"]),
         (["--model", "missing.aek"], ["missing.aek"]),
+        (["--model", "{root}/runs/dense.aek", "missing.aek"], ["missing.aek"]),
         (["--model", "{root}/secret.txt"], ["secret.txt"]),
         (["--model", "{root}/runs/broken.aek"], ["broken.aek"]),
         (["--port", "70000"], ["--port", "65535"]),

@@ -1,8 +1,9 @@
 """The dashboard end to end in a real browser: Debian's chromium driven by Playwright over `aekit dashboard`.
 
-One server per module over a temporary runs folder holding a tiny dense autoencoder (2-D code), a tiny VAE
-and a tiny `aekit compare` result; each test opens the page, acts as a person would and fails on any console
-error or uncaught exception in the page.
+One server per module over a temporary runs folder holding a tiny dense autoencoder (2-D code), the run of a
+tiny VAE whose model file `--out` wrote outside the folder (as the README's steps do), a tiny denoiser and a
+tiny `aekit compare` result; each test opens the page, acts as a person would and fails on any console error
+or uncaught exception in the page.
 """
 
 from __future__ import annotations
@@ -33,11 +34,12 @@ def aekit(*argv: object) -> None:
     assert main([str(a) for a in argv]) == 0, argv
 
 
-def train_tiny_runs(runs: Path) -> None:
-    """A dense AE with a 2-D code, a VAE with 4 code dimensions, a denoiser and an AE-vs-PCA comparison."""
+def train_tiny_runs(runs: Path, elsewhere: Path) -> None:
+    """A dense AE with a 2-D code, a VAE with 4 code dimensions (its model file in ``elsewhere``), a denoiser
+    and an AE-vs-PCA comparison."""
     tiny = ["--data", "digits", "--epochs", "2", "--runs", runs, "--quiet"]
     aekit("train", "--kind", "dense", "--code-size", "2", "--hidden", "16", "--out", runs / "m.aek", *tiny)
-    aekit("train", "--kind", "vae", "--code-size", "4", "--hidden", "16", "--out", runs / "v.aek", *tiny)
+    aekit("train", "--kind", "vae", "--code-size", "4", "--hidden", "16", "--out", elsewhere / "v.aek", *tiny)
     denoise = ["--task", "denoise", "--crop", "8", "--width", "4", "--out", runs / "dn.aek"]
     aekit("train", *denoise, *tiny, "--epochs", "1")
     compare = ["--kind", "dense", "--code-sizes", "2,8,32", "--epochs", "1", "--max-train", "300"]
@@ -75,7 +77,7 @@ def dashboard(tmp_path_factory):
     torch.set_num_threads(1)
     os.environ.setdefault("AEKIT_DATA_DIR", str(Path(__file__).resolve().parents[2] / "shared" / "datasets"))
     runs = tmp_path_factory.mktemp("runs")
-    train_tiny_runs(runs)
+    train_tiny_runs(runs, tmp_path_factory.mktemp("elsewhere"))
     port = free_port()
     log = tmp_path_factory.mktemp("dashboard-log") / "dashboard.log"
     server = start_server(runs, port, log)
@@ -165,10 +167,23 @@ def painted_pixels(page, selector: str) -> int:
     )
 
 
+def broken_images(page, panel: str) -> list[str]:
+    """The images a person sees in a panel that show no picture (no src yet, or one that failed to load):
+    Chromium draws those as broken-image icons."""
+    return page.evaluate(
+        """(panel) => Array.from(document.querySelectorAll(`#panel-${panel} img`))
+            .filter((img) => img.getClientRects().length > 0 && getComputedStyle(img).visibility !== 'hidden')
+            .filter((img) => !(img.complete && img.naturalWidth > 0))
+            .map((img) => img.id || img.alt)""",
+        panel,
+    )
+
+
 def test_game_reconstructs_the_drawing_and_follows_new_strokes(page):
     open_panel(page, "game")
     pick_model(page, "m")
     assert not image_src(page, "#game-output")
+    assert broken_images(page, "game") == []  # nothing drawn yet: no broken-image icons either
 
     draw(page, [(0.3, 0.2), (0.7, 0.2), (0.45, 0.85)])  # a 7
     page.wait_for_function("document.querySelector('#game-output').src.startsWith('data:image/png')")
@@ -207,6 +222,7 @@ def test_game_reconstructs_the_drawing_and_follows_new_strokes(page):
         "the dark-on-light upload was not turned into light-on-dark"
     )
 
+    assert broken_images(page, "game") == []
     page.click("#game-clear")
     assert page.console.errors == []
 
@@ -223,7 +239,13 @@ def test_every_panel_shows_its_content_without_console_errors(page):
                    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
                    let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n > 2000; }"""
     )
-    assert "dense" in page.text_content("#runs-list .run-item[data-run='m']")
+    # each run says what it trained and for how long; finished runs are not live
+    m = page.text_content("#runs-list .run-item[data-run='m']")
+    assert "dense autoencoder · code 2 · digits" in m and "2 epochs" in m and "live" not in m, m
+    v = page.text_content("#runs-list .run-item[data-run='v']")
+    assert "vae autoencoder · code 4" in v and "2 epochs" in v, v
+    dn = page.text_content("#runs-list .run-item[data-run='dn']")
+    assert "denoiser · digits" in dn and "1 epoch" in dn and "code" not in dn and "dense" not in dn, dn
 
     pick_model(page, "m")
     open_panel(page, "recon")

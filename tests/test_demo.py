@@ -19,14 +19,25 @@ PNGS = [name for name in FILES if name.endswith(".png")]
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
+def demo_run(tmp_path_factory):
+    """The report folder, the figures, and what the demo printed to a stdout that is not a terminal."""
+    import contextlib
+    import io
+
     import torch
 
     threads = torch.get_num_threads()
     out = tmp_path_factory.mktemp("demo")
-    figures = run_demo(out, quick=True)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        figures = run_demo(out, quick=True)
     assert torch.get_num_threads() == threads  # the demo's single-thread setting is undone
-    return out, figures
+    return out, figures, printed.getvalue()
+
+
+@pytest.fixture(scope="module")
+def demo(demo_run):
+    return demo_run[:2]
 
 
 def test_writes_every_file(demo):
@@ -82,6 +93,46 @@ def test_report_page_is_one_self_contained_file(demo):
     assert "<script" not in page and "http" not in page
 
 
+def test_without_a_terminal_it_prints_a_line_per_step(demo_run):
+    """A log or a pipe gets no spinner: a line per model, so ~40 s of training is not silent."""
+    _, _, printed = demo_run
+    lines = printed.splitlines()
+    for _, label, _ in MODELS:
+        if label != "dense autoencoder":  # the curve's dense model at the demo's code size is that one
+            assert f"Training a {label}..." in lines, printed
+    assert "Training a dense autoencoder with code size 8..." in lines
+    assert lines.index("Writing the report...") < next(i for i, x in enumerate(lines) if "aekit demo:" in x)
+
+
+def test_pca_error_is_the_same_figure_on_both_pages(demo):
+    """index.html and report.html show PCA's error at the VAE's code size as one number, measured one way
+    (clipped to the data's range, as 'aekit eval' does) and written with the same digits."""
+    out, figures = demo
+    index = (out / "index.html").read_text(encoding="utf-8")
+    page = (out / "report.html").read_text(encoding="utf-8")
+    row = re.search(r"<td>vae</td>(.*?)</tr>", index).group(1)
+    shown_index = re.findall(r"<td class=num>([^<]+)</td>", row)[-1]  # the PCA MSE column
+    k = figures["models"]["vae"]["code_size"]
+    shown_report = dict(re.findall(r"<tr><td>(\d+)</td><td>([^<]+)</td>", page))[str(k)]
+    assert shown_index == shown_report == f"{figures['models']['vae']['pca_mse']:.4g}"
+
+
+def test_loss_panels_say_what_each_loss_is():
+    from types import SimpleNamespace
+
+    def fitted(loss, history, variational=False):
+        model = SimpleNamespace(
+            config=SimpleNamespace(loss=loss), **({"posterior": None} if variational else {})
+        )
+        return SimpleNamespace(model_=model, history_=history)
+
+    plain = [{"epoch": 1, "recon": 0.1, "loss": 0.1, "val_recon": 0.1, "val_loss": 0.1, "lr": 1e-3}]
+    sparse = [{"epoch": 1, "recon": 0.1, "sparsity": 0.01, "loss": 0.11, "seconds": 1.0}]
+    assert report.loss_label(fitted("mse", plain)) == "MSE"
+    assert report.loss_label(fitted("bce", sparse)) == "BCE + sparsity"
+    assert report.loss_label(fitted("bce", plain, variational=True)) == "negative ELBO per value"
+
+
 def test_models_learn_something(demo):
     """Even a few epochs must beat predicting the mean training image, and PCA's error must fall with size."""
     _, figures = demo
@@ -105,7 +156,9 @@ def test_report_pieces_stand_alone(tmp_path):
     images = rng.random((6, 5, 7)).astype(np.float32)
     report.image_rows(tmp_path / "rows.png", [("a", images), ("b <&>", images[:3])])
     report.image_grid(tmp_path / "grid.png", (images * 255).astype(np.uint8)[..., None], n_cols=4)
-    report.loss_curves(tmp_path / "loss.png", {"m": [{"epoch": 1, "loss": -0.5}, {"epoch": 2, "loss": -0.7}]})
+    report.loss_curves(
+        tmp_path / "loss.png", {"m": [{"epoch": 1, "loss": -0.5}, {"epoch": 2, "loss": -0.7}]}, {"m": "NLL"}
+    )
     for name in ("rows.png", "grid.png", "loss.png"):
         with Image.open(tmp_path / name) as image:
             assert image.format == "PNG"

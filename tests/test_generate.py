@@ -15,7 +15,7 @@ from PIL import Image
 from aekit import AutoEncoder, generate
 from aekit.cli import inspect as inspect_verbs
 from aekit.data import load
-from aekit.errors import ConfigError, DataError
+from aekit.errors import ConfigError, DataError, PosteriorCollapseWarning
 from aekit.estimators import autoencoder as autoencoder_module
 from aekit.models import build_model
 from cli_helpers import assert_one_error, run
@@ -331,14 +331,48 @@ def test_bad_kl_warmup(digits, kind, warmup, message):
         AutoEncoder(kind=kind, kl_warmup=warmup, **TINY).fit(digits)
 
 
+# A VAE whose KL term wins: a large beta and a fast learning rate pull every code onto the prior in 2 epochs.
+COLLAPSING = dict(
+    kind="vae", loss="bce", beta=20.0, lr=0.03, code_size=2, hidden=(8,), epochs=2, batch_size=32
+)
+
+
+def test_a_collapsed_vae_warns_and_names_the_fix(digits):
+    with pytest.warns(PosteriorCollapseWarning, match=r"kl_warmup=\d+; --kl-warmup \d+.*beta=5, --beta 5"):
+        AutoEncoder(**COLLAPSING, random_state=0).fit(digits)
+
+
+def test_a_working_vae_does_not_warn(digits):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PosteriorCollapseWarning)
+        AutoEncoder(**{**COLLAPSING, "beta": 1.0, "lr": 6e-3}, random_state=0).fit(digits)
+
+
 # -- the command line -----------------------------------------------------------------------------------
+
+
+def test_cli_train_says_once_that_a_vae_collapsed(digits, tmp_path, capsys):
+    np.save(tmp_path / "digits.npy", digits)
+    options = ["--kind", "vae", "--loss", "bce", "--beta", "20", "--lr", "0.03", "--code-size", "2"]
+    options += ["--hidden", "8", "--epochs", "2", "--batch-size", "32", "--seed", "0", "--quiet"]
+    code, out, err = run(
+        capsys, "train", "--data", tmp_path / "digits.npy", "--out", tmp_path / "v.aek",
+        "--runs", tmp_path / "runs", *options,
+    )  # fmt: skip
+    assert code == 0 and "wrote" in out
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("aekit: warning: posterior collapse"), err
+    assert "--kl-warmup" in lines[0] and "--beta" in lines[0]
 
 
 def test_cli_sample_png_and_npy(models, tmp_path, capsys, vae):
     code, out, _ = run(capsys, "sample", models / "vae.aek", "-n", 10, "--cols", 4, "-o", tmp_path / "s.png")
     assert code == 0 and "10 samples" in out
     width, height = Image.open(tmp_path / "s.png").size
-    assert (width, height) == (4 * 10 + 2, 3 * 10 + 2)  # 8x8 tiles, 2-pixel gaps: 4 columns, 3 rows
+    # 8x8 tiles enlarged 6x to 48x48, 2-pixel gaps: 4 columns, 3 rows
+    assert (width, height) == (4 * 50 + 2, 3 * 50 + 2)
     code, _, _ = run(capsys, "sample", models / "vae.aek", "-n", 3, "--seed", 7, "-o", tmp_path / "s.npy")
     np.testing.assert_array_equal(np.load(tmp_path / "s.npy"), vae.sample(3, random_state=7))
 
@@ -349,7 +383,7 @@ def test_cli_sample_traversal(models, tmp_path, capsys):
     assert code == 0 and "code dimension 1" in out
     assert np.load(tmp_path / "t.npy").shape == (2, 5, 8, 8)
     code, _, _ = run(capsys, *args, "-o", tmp_path / "t.png")
-    assert code == 0 and Image.open(tmp_path / "t.png").size == (5 * 10 + 2, 2 * 10 + 2)
+    assert code == 0 and Image.open(tmp_path / "t.png").size == (5 * 50 + 2, 2 * 50 + 2)
 
 
 def test_cli_interpolate_from_two_files_or_one_file_and_indices(models, tmp_path, capsys, digits, plain):
@@ -383,7 +417,7 @@ def test_cli_interpolate_from_two_files_or_one_file_and_indices(models, tmp_path
         tmp_path / "i.png",
     )
     assert code == 0
-    assert Image.open(tmp_path / "i.png").size == (6 * 10 + 2 + 2 * 4, 12)  # input, 4 steps, input
+    assert Image.open(tmp_path / "i.png").size == (6 * 50 + 2 + 2 * 4, 52)  # input, 4 steps, input
 
 
 def test_cli_interpolate_between_two_png_images_of_an_8_bit_model(tmp_path, capsys, digits):
@@ -403,8 +437,9 @@ def test_cli_interpolate_between_two_png_images_of_an_8_bit_model(tmp_path, caps
         tmp_path / "i.png",
     )
     grid = np.asarray(Image.open(tmp_path / "i.png"))
-    assert code == 0 and grid.shape == (12, 5 * 10 + 2 + 2 * 4)
-    np.testing.assert_array_equal(grid[2:10, 2:10], pixels[0])  # the input, shown as it is
+    assert code == 0 and grid.shape == (52, 5 * 50 + 2 + 2 * 4)
+    # the input, shown as it is: each pixel a 6x6 block
+    np.testing.assert_array_equal(grid[2:50, 2:50], pixels[0].repeat(6, axis=0).repeat(6, axis=1))
 
 
 def test_cli_eval_reports_the_iwae_nll_for_a_vae_only(models, capsys):
@@ -414,8 +449,20 @@ def test_cli_eval_reports_the_iwae_nll_for_a_vae_only(models, capsys):
     code, out, err = run(capsys, "eval", models / "vae.aek", "--data", "digits")
     assert code == 0 and "NLL, nats/sample (IWAE" in out and "upper bound" in err
     code, out, _ = run(capsys, "eval", models / "ae.aek", "--data", "digits", "--json")
-    assert code == 0 and "log_likelihood" not in json.loads(out)
+    report = json.loads(out)
+    assert code == 0 and "log_likelihood" not in report
+    assert report["autoencoder"]["loss"]["loss"] == report["autoencoder"]["loss"]["recon"]  # no other term
     assert inspect_verbs.IW_SAMPLES == autoencoder_module.IW_SAMPLES
+
+
+def test_cli_eval_shows_each_number_once(models, capsys):
+    """A plain autoencoder's loss is its recon, which on float data is the MSE: one row, not three."""
+    mse = json.loads(run(capsys, "eval", models / "ae.aek", "--data", "digits", "--json")[1])["autoencoder"]
+    code, out, _ = run(capsys, "eval", models / "ae.aek", "--data", "digits")
+    assert code == 0 and out.count(f"{mse['mse']:.5g}") == 1
+    assert "model recon" not in out and "model loss" not in out and "its MSE" in " ".join(out.split())
+    code, out, _ = run(capsys, "eval", models / "vae.aek", "--data", "digits", "--iw-samples", 2)
+    assert code == 0 and "model kl" in out and "model loss" in out  # a VAE's parts differ: each shown
 
 
 def test_cli_help(capsys):

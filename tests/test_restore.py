@@ -96,6 +96,39 @@ def test_denoise_learns_to_beat_the_noisy_input():
     noisy = TASKS["denoise"].observe(t, Settings(), gen).image
     noisy = np.round(noisy.permute(0, 2, 3, 1).numpy() * 255).astype(np.uint8)
     assert psnr(clean, est.restore(noisy)) > psnr(clean, noisy) + 2.0
+    # fit measured the same gain on its validation crops
+    assert est.psnr_["split"] == "validation" and est.psnr_["crops"] == 3
+    assert est.psnr_["gain"] > 2.0 and est.psnr_["input_is"] == "the noisy input"
+
+
+@pytest.mark.parametrize("task", list(TASKS))
+def test_fit_measures_the_psnr_gain_over_the_tasks_input(fitted, images, task):
+    p = fitted[task].psnr_
+    assert p["gain"] == pytest.approx(p["restored"] - p["input"])
+    assert 5 < p["input"] < 60 and p["input_is"] == TASKS[task].baseline
+    est = ImageRestorer(task=task, **{**TINY, "validation_fraction": 0.0}).fit(images[:4])
+    assert est.psnr_["split"] == "training" and est.psnr_["crops"] == 4  # no validation crops: training ones
+
+
+def test_cli_psnr_line_says_when_training_barely_helped():
+    from types import SimpleNamespace
+
+    from aekit.cli.restore import psnr_line
+
+    figures = {
+        "restored": 20.61,
+        "input": 20.60,
+        "input_is": "the noisy input",
+        "crops": 3,
+        "split": "validation",
+    }
+    flat = psnr_line(SimpleNamespace(psnr_={**figures, "gain": 0.01}))
+    assert "20.61 dB restored, 20.60 dB for the noisy input: +0.01 dB" in flat
+    assert "barely improves on its input" in flat and "--epochs" in flat
+    worse = psnr_line(SimpleNamespace(psnr_={**figures, "restored": 20.1, "gain": -0.5}))
+    assert "-0.50 dB" in worse and "worse than its input" in worse
+    good = psnr_line(SimpleNamespace(psnr_={**figures, "restored": 26.6, "gain": 6.0}))
+    assert good.endswith("+6.00 dB") and "on 3 validation crops" in good
 
 
 def test_grayscale_models_keep_grayscale_layout():
@@ -130,6 +163,15 @@ def test_fit_takes_differently_sized_images_and_is_deterministic(images):
         ({"mask": "circles"}, None, ConfigError, "mask shape"),
         ({"task": "colorize"}, smooth_images(4, channels=1), DataError, "colour images"),
         ({"crop": 32}, None, DataError, "smaller than the training crop"),
+        # the fix in both spellings: the estimator's parameter and the command line's option
+        ({"crop": 32}, None, DataError, r"use crop=16 \(--crop 16 on the command line\)"),
+        ({"crop": 9}, None, ConfigError, r"try crop=8 \(--crop 8 on the command line\)"),
+        (
+            {"task": "upscale", "scale": 3, "crop": 24},
+            smooth_images(4)[:, :9],
+            DataError,
+            r"crop=6 \(--crop 6",
+        ),
         ({}, np.zeros((4, 16, 16, 2), np.uint8), DataError, "shape"),
         ({}, np.full((4, 16, 16), 2.0), DataError, r"outside \[0, 1\]"),
     ],
@@ -319,6 +361,13 @@ def test_cli_train_refuses_wrong_settings(images, tmp_path, capsys):
         ["train", "--task", "denoise", "--loss", "bce", "--data", str(photos), "--out", out, *CLI_TINY],
         "bce",
     )
+    # 16x16 photos, 32x32 crops: the fix is spelled as the command line spells it
+    one_line_error(
+        capsys,
+        ["train", "--task", "denoise", "--data", str(photos), "--out", out, *CLI_TINY, "--crop", "32"],
+        "smaller than the training crop",
+        "--crop 16",
+    )
 
 
 def test_follows_the_estimator_contract(fitted):
@@ -341,4 +390,5 @@ def test_cli_trains_on_a_folder_of_differently_sized_photos(images, tmp_path, ca
     assert main([*argv, "--runs", str(tmp_path / "runs")]) == 0
     out = capsys.readouterr().out
     assert "7 images" in out and "--task denoise" in out
+    assert "dB for the noisy input" in out  # what training bought, beside the input
     assert ImageRestorer.load(model).task == "denoise"

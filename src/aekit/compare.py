@@ -302,6 +302,29 @@ def fit_pca(flat_train: np.ndarray, k: int, random_state: int):
         return pca.fit(flat_train)
 
 
+def pca_errors(spec: Any, flat_train: np.ndarray, target: np.ndarray, sizes: Sequence[int]) -> list[float]:
+    """PCA's MSE on ``target`` (N, *input_shape: the values the model sees) at each of ``sizes``
+    components, fitted on ``flat_train`` (M, D), also the values the model sees.
+
+    One PCA with the most components serves every size: principal components are nested, so its first
+    j components are PCA with j components. Reconstructions go through the autoencoder's clipping and the
+    data's dtype, as ``aekit eval`` and ``compare_with_pca`` do: the HTML report and ``aekit demo`` show
+    this one figure.
+    """
+    pca = fit_pca(flat_train, max(sizes), random_state=0)
+    centred = target.reshape(len(target), -1) - pca.mean_  # (N, D)
+    low, high = spec.value_range
+    errors = []
+    for j in sizes:
+        basis = pca.components_[:j]  # (j, D)
+        out = (centred @ basis.T) @ basis + pca.mean_  # (N, D)
+        if low is not None:
+            out = np.clip(out, low, high)  # the autoencoder's output is bounded the same way
+        out = spec.to_model(spec.from_model(out.reshape(target.shape).astype(np.float32)))
+        errors.append(report.mse(out, target))
+    return errors
+
+
 def _torch_threads():
     """Let scikit-learn's BLAS and OpenMP pools use as many threads as torch has been given.
 

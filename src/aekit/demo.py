@@ -74,31 +74,31 @@ def run_demo(out_dir: Path, quick: bool = False) -> dict[str, Any]:
     and PSNR, and PCA's MSE at the same code size; the autoencoder-vs-PCA curve; the denoising figures.
     ``quick`` trains tiny models for a few epochs: for tests, not for looking at.
     """
-    import torch
     from rich.console import Console
 
-    from aekit import htmlreport
+    from aekit import htmlreport, threads
     from aekit.data import load
 
     out_dir = Path(out_dir)
     plan = QUICK if quick else FULL
     console = Console()
-    threads = torch.get_num_threads()
     # These models are tiny: splitting each small matrix product over threads costs more than it saves,
     # and on a busy machine far more (measured: 12x slower per epoch with 2 threads on 2 shared cores).
-    torch.set_num_threads(1)
-    try:
-        with console.status("Loading the data...") as status:
-            started = time.perf_counter()
-            data = load(DATASET)
-            fitted, seconds, curve = _train(plan, data.x_train, data.x_test, status.update)
-            status.update("Writing the report...")
-            htmlreport.write_report(out_dir / "report.html", fitted[REPORT_MODEL], data, name=REPORT_MODEL)
-            figures = _write_report(
-                out_dir, data.x_train, data.x_test, fitted, seconds, curve, quick, started
-            )
-    finally:
-        torch.set_num_threads(threads)
+    # One thread for everything here, PCA included; the caller's setting comes back afterwards.
+    with threads.requested(1), console.status("Loading the data...") as status:
+
+        def say(step: str) -> None:
+            status.update(step)
+            if not console.is_terminal:  # no spinner in a log or a pipe: a line per step instead
+                console.print(step)
+
+        started = time.perf_counter()
+        say("Loading the data...")
+        data = load(DATASET)
+        fitted, seconds, curve = _train(plan, data.x_train, data.x_test, say)
+        say("Writing the report...")
+        htmlreport.write_report(out_dir / "report.html", fitted[REPORT_MODEL], data, name=REPORT_MODEL)
+        figures = _write_report(out_dir, data.x_train, data.x_test, fitted, seconds, curve, quick, started)
     _print_summary(console, figures)
     return figures
 
@@ -107,9 +107,7 @@ def _train(
     plan: Plan, x_train: np.ndarray, x_test: np.ndarray, say: Callable[[str], Any]
 ) -> tuple[dict, dict, dict]:
     """Fit every model and the curve; return (estimators, train seconds, curve figures)."""
-    from sklearn.decomposition import PCA
-
-    from aekit import AutoEncoder
+    from aekit import AutoEncoder, compare
 
     common = {
         "epochs": plan.epochs,
@@ -128,17 +126,19 @@ def _train(
         return estimator, time.perf_counter() - t0
 
     # The curve: a dense autoencoder and PCA at each code size, both scored on the test digits.
-    flat_train, flat_test = x_train.reshape(len(x_train), -1), x_test.reshape(len(x_test), -1)
     sizes = sorted({*plan.curve_sizes, CODE_SIZE})
     curve: dict[str, list] = {"code_sizes": sizes, "autoencoder_mse": [], "pca_mse": [], "train_seconds": []}
     for k in sizes:
         estimator, secs = fit(f"dense autoencoder with code size {k}", _dense(plan, k))
         curve["autoencoder_mse"].append(report.mse(estimator.reconstruct(x_test), x_test))
         curve["train_seconds"].append(secs)
-        pca = PCA(n_components=k, random_state=0).fit(flat_train)
-        curve["pca_mse"].append(report.mse(pca.inverse_transform(pca.transform(flat_test)), flat_test))
         if k == CODE_SIZE:
             fitted["dense"], seconds["dense"] = estimator, secs
+    # PCA scored as 'aekit eval' and report.html score it (clipped to the data's range), so the same
+    # figure shows on every page
+    spec = fitted["dense"].spec_
+    flat_train = spec.to_model(x_train).reshape(len(x_train), -1)
+    curve["pca_mse"] = compare.pca_errors(spec, flat_train, spec.to_model(x_test), sizes)
 
     for name, label, params in MODELS:
         if name not in fitted:
@@ -208,7 +208,11 @@ def _write_report(out_dir, x_train, x_test, fitted, seconds, curve, quick, start
     rows += [(name, recons[name][:N_SHOWN]) for name, _, _ in MODELS if name != "denoising"]
     rows += [("noisy input", noisy[:N_SHOWN]), ("denoised", denoised[:N_SHOWN])]
     report.image_rows(out_dir / "reconstructions.png", rows)
-    report.loss_curves(out_dir / "loss_curves.png", {name: fitted[name].history_ for name, _, _ in MODELS})
+    report.loss_curves(
+        out_dir / "loss_curves.png",
+        {name: fitted[name].history_ for name, _, _ in MODELS},
+        {name: report.loss_label(fitted[name]) for name, _, _ in MODELS},
+    )
     report.code_size_curve(
         out_dir / "ae_vs_pca.png",
         curve["code_sizes"],
@@ -229,7 +233,7 @@ def _table(figures: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     header = ["model", "code", "params", "train s", "test MSE", "PSNR dB", "PCA MSE"]
     rows = [
         [name, str(m["code_size"]), f"{m['parameters']:,}", f"{m['train_seconds']:.1f}",
-         f"{m['test_mse']:.4f}", f"{m['test_psnr']:.1f}", f"{m['pca_mse']:.4f}"]
+         f"{m['test_mse']:.4g}", f"{m['test_psnr']:.1f}", f"{m['pca_mse']:.4g}"]
         for name, m in figures["models"].items()
     ]  # fmt: skip
     return header, rows
@@ -240,15 +244,15 @@ def _notes(figures: dict[str, Any]) -> list[str]:
     baseline = figures["mean_image_mse"]
 
     def numbers(values: list[float]) -> str:
-        return ", ".join(f"{v:.4f}" for v in values)
+        return ", ".join(f"{v:.4g}" for v in values)
 
     return [
         f"{figures['n_train']} training and {figures['n_test']} test digits (8x8, values in [0, 1]); "
-        f"PSNR from the MSE with peak 1. Predicting the mean training image: MSE {baseline:.4f}.",
+        f"PSNR from the MSE with peak 1. Predicting the mean training image: MSE {baseline:.4g}.",
         f"Test MSE at code sizes {', '.join(map(str, curve['code_sizes']))}: dense autoencoder "
         f"{numbers(curve['autoencoder_mse'])}; PCA {numbers(curve['pca_mse'])}.",
-        f"Denoising (Gaussian noise, sigma {d['noise_level']}): noisy input MSE {d['noisy_input_mse']:.4f}; "
-        f"denoising autoencoder {d['denoising_mse']:.4f}; plain dense one {d['dense_on_noisy_mse']:.4f}.",
+        f"Denoising (Gaussian noise, sigma {d['noise_level']}): noisy input MSE {d['noisy_input_mse']:.4g}; "
+        f"denoising autoencoder {d['denoising_mse']:.4g}; plain dense one {d['dense_on_noisy_mse']:.4g}.",
         f"Trained on {figures['device']} in {figures['seconds']:.1f} s with aekit {versions['aekit']}, "
         f"torch {versions['torch']}.",
         f"report.html beside this page: the {REPORT_MODEL} alone in one self-contained file (aekit report).",
@@ -261,7 +265,7 @@ def _print_summary(console: Any, figures: dict[str, Any]) -> None:
     header, rows = _table(figures)
     table = Table(
         title=f"aekit demo: {figures['n_train']} training, {figures['n_test']} test {figures['dataset']}",
-        caption=f"PSNR with peak 1. Predicting the mean training image: MSE {figures['mean_image_mse']:.4f}.",
+        caption=f"PSNR with peak 1. Predicting the mean training image: MSE {figures['mean_image_mse']:.4g}.",
     )
     for i, name in enumerate(header):
         table.add_column(name, justify="left" if i == 0 else "right")

@@ -28,3 +28,8 @@ class TrainingError(AekitError):
 
 class ArchiveError(DataError):
     """A compressed archive (.aez) is not one, is damaged, or breaks the format's limits."""
+
+
+class PosteriorCollapseWarning(UserWarning):
+    """A VAE finished training with codes that say almost nothing about its inputs (KL to the prior ~ 0):
+    its decoder ignores them, so its samples and reconstructions are all the same blurry average."""

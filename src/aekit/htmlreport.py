@@ -131,29 +131,14 @@ def measure(est: Any, data: Any, name: str, source: str | None = None) -> Facts:
 def _pca_curve(
     spec: Any, train: np.ndarray, target: np.ndarray, k: int
 ) -> tuple[list[int], list[float], float]:
-    """PCA's test MSE at the code sizes around ``k`` that PCA can have, and the mean sample's MSE.
-
-    One PCA with the most components serves every size: principal components are nested, so its first
-    j components are PCA with j components. Reconstructions go through the autoencoder's clipping and the
-    data's dtype, as ``aekit eval`` does, so both methods are scored alike.
-    """
+    """PCA's test MSE at the code sizes around ``k`` that PCA can have (``compare.pca_errors``: scored
+    as ``aekit eval`` scores both methods), and the mean sample's MSE."""
     flat_train = spec.to_model(train).reshape(len(train), -1)  # (M, D)
     flat = target.reshape(len(target), -1)  # (N, D)
     mean_error = float(np.mean((flat - flat_train.mean(axis=0, dtype=np.float64)) ** 2))
     limit = min(flat_train.shape)
     sizes = sorted({max(1, round(k * f)) for f in PCA_FACTORS if round(k * f) <= limit} | {min(k, limit)})
-    pca = compare.fit_pca(flat_train, max(sizes), random_state=0)
-    centred = flat - pca.mean_
-    low, high = spec.value_range
-    errors = []
-    for j in sizes:
-        basis = pca.components_[:j]  # (j, D)
-        out = (centred @ basis.T) @ basis + pca.mean_  # (N, D)
-        if low is not None:
-            out = np.clip(out, low, high)  # the autoencoder's output is bounded the same way
-        out = spec.to_model(spec.from_model(out.reshape(target.shape).astype(np.float32)))
-        errors.append(report.mse(out, target))
-    return sizes, errors, mean_error
+    return sizes, compare.pca_errors(spec, flat_train, target, sizes), mean_error
 
 
 # -- sections ------------------------------------------------------------------------------------------------
@@ -231,7 +216,7 @@ def _losses(f: Facts) -> str:
     history = list(f.est.history_)
     if not history:
         return '<p class="note">The file holds no training history, so there are no curves to draw.</p>'
-    png = report.png_bytes(report.loss_curves, {f.name: history})
+    png = report.png_bytes(report.loss_curves, {f.name: history}, {f.name: report.loss_label(f.est)})
     what = "validation loss (dashed)" if any("val_loss" in h for h in history) else "no validation split"
     return _figure(png, f"Training loss per epoch and {what}; log scale when every loss is positive.")
 

@@ -158,11 +158,27 @@ def image_grid(path: str | Path, images: np.ndarray, n_cols: int = 16, title: st
 
 
 # -- curves ---------------------------------------------------------------------------------------------
-def loss_curves(path: str | Path, histories: Mapping[str, Sequence[Mapping[str, Any]]]) -> Path:
+def loss_label(estimator: Any) -> str:
+    """What a fitted autoencoder's training loss is, for the y axis of its curve: "MSE", "BCE + sparsity",
+    "negative ELBO per value" (a VAE: likelihood and KL, each a mean over the input's values)."""
+    if hasattr(estimator.model_, "posterior"):
+        return "negative ELBO per value"
+    first = estimator.history_[0] if estimator.history_ else {}
+    skip = ("epoch", "lr", "seconds", "recon", "loss")
+    extra = [k for k in first if k not in skip and not k.startswith("val_")]  # the regularisers
+    return " + ".join([estimator.model_.config.loss.upper(), *extra])
+
+
+def loss_curves(
+    path: str | Path,
+    histories: Mapping[str, Sequence[Mapping[str, Any]]],
+    ylabels: Mapping[str, str] | None = None,
+) -> Path:
     """One panel per model: training loss and, where there is one, validation loss per epoch.
 
-    ``histories`` maps a model's name to its ``history_`` (a list of per-epoch dicts). Panels, not one
-    shared axis, because the losses differ in kind (MSE, BCE, ELBO) and in scale.
+    ``histories`` maps a model's name to its ``history_`` (a list of per-epoch dicts), ``ylabels`` a name
+    to what its loss is (``loss_label``; "loss" when not given). Panels, not one shared axis, because the
+    losses differ in kind (MSE, BCE, ELBO) and in scale.
     """
     from matplotlib.ticker import MaxNLocator
 
@@ -191,6 +207,7 @@ def loss_curves(path: str | Path, histories: Mapping[str, Sequence[Mapping[str, 
             )  # losses fall by orders of magnitude; a Gaussian NLL can be < 0, so only then
         ax.set_title(name, fontsize=10)
         ax.set_xlabel("epoch")
+        ax.set_ylabel((ylabels or {}).get(name, "loss"))
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if len(epochs) == 1:  # one point: the locator would spread fractional epochs around it
             ax.set_xticks(epochs)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from aekit.cli.common import add_device_option, check_output, load_estimator
+from aekit.cli.common import add_device_option, check_output, grid_zoom, load_estimator
 from aekit.cli.streaming import add_stream_options, apply_job, check_suffix
 from aekit.errors import DataError
 
@@ -81,8 +81,9 @@ def run(args: argparse.Namespace) -> int:
     rows = chunk_rows(source.sample_shape, args.chunk_rows)
     if grid:  # only the first images are shown: reconstruct the first chunk, batched as in a full run
         x = next(source.iter_chunks(rows))
-        n = _write_grid(out, x, est.reconstruct(x))
-        print(f"wrote {out}: {n} inputs (top) over their reconstructions (bottom)")
+        n, zoom = _write_grid(out, x, est.reconstruct(x))
+        enlarged = f", enlarged {zoom}x" if zoom > 1 else ""
+        print(f"wrote {out}: {n} inputs (top) over their reconstructions (bottom){enlarged}")
         return 0
     job = apply_job(args.command, args.model, args.device, est)
     results = ordered_map(job, source.iter_chunks(rows), args.workers)
@@ -99,8 +100,9 @@ def _result_layout(est, verb: str) -> tuple[tuple[int, ...], str]:
     return tuple(est.spec_.sample_shape), est.spec_.dtype
 
 
-def _write_grid(path: Path, inputs, recons) -> int:
-    """One PNG: a row of the first inputs over a row of their reconstructions; returns how many."""
+def _write_grid(path: Path, inputs, recons) -> tuple[int, int]:
+    """One PNG: a row of the first inputs over a row of their reconstructions, small images enlarged;
+    returns how many, and the enlargement."""
     import numpy as np
     from PIL import Image
 
@@ -116,6 +118,8 @@ def _write_grid(path: Path, inputs, recons) -> int:
         low, high = float(tiles[0].min()), float(tiles[0].max())
         tiles = np.clip((tiles - low) / max(high - low, 1e-12), 0.0, 1.0) * 255.0
     tiles = np.rint(tiles).astype(np.uint8)
+    zoom = grid_zoom(*tiles.shape[2:4])
+    tiles = tiles.repeat(zoom, axis=2).repeat(zoom, axis=3)  # (2, n, zoom * H, zoom * W, C)
     _, _, h, w, c = tiles.shape
     canvas = np.full((2 * h + 3 * GRID_GAP, n * w + (n + 1) * GRID_GAP, c), GRID_BACKGROUND, np.uint8)
     for row in range(2):
@@ -125,4 +129,4 @@ def _write_grid(path: Path, inputs, recons) -> int:
     image = Image.fromarray(canvas[..., 0] if c == 1 else canvas, "L" if c == 1 else "RGB")
     with atomic_path(path) as tmp:
         image.save(tmp, format="PNG")
-    return n
+    return n, zoom

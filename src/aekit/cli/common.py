@@ -87,11 +87,24 @@ def sizes(text: str) -> tuple[int, ...]:
 
 
 def add_device_option(parser: argparse.ArgumentParser) -> None:
+    """--device, and --threads with it: every verb that runs a model takes both."""
     parser.add_argument(
         "--device",
         default="auto",
         metavar="DEVICE",
         help="cpu, cuda, cuda:N, mps, or auto: the first of cuda, mps, cpu that is present (default: auto)",
+    )
+    add_threads_option(parser)
+
+
+def add_threads_option(parser: argparse.ArgumentParser) -> None:
+    """--threads N: main() runs the verb under ``aekit.threads.requested(N)``."""
+    parser.add_argument(
+        "--threads",
+        type=positive_int,
+        metavar="N",
+        help="CPU threads for the model's arithmetic (default: OMP_NUM_THREADS when set, else chosen from "
+        "the model's size: one for small models, which more threads only slow down)",
     )
 
 
@@ -237,6 +250,16 @@ def stopped_early(history: list[dict[str, Any]], patience: int | None) -> bool:
 
 
 # -- output ------------------------------------------------------------------------------------------------
+
+
+# Images smaller than this (pixels, the longer side) are enlarged in a PNG grid, by a whole factor with
+# nearest-neighbour pixels: an 8x8 digit drawn 8 px wide cannot be seen.
+GRID_MIN_TILE = 48
+
+
+def grid_zoom(h: int, w: int) -> int:
+    """The whole factor that shows an h x w image at least GRID_MIN_TILE pixels wide or high in a grid."""
+    return max(1, -(-GRID_MIN_TILE // max(h, w, 1)))
 
 
 def note(message: str) -> None:

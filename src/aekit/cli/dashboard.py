@@ -37,7 +37,8 @@ def add_parser(subparsers) -> None:
         description="Serve the dashboard in the browser: training runs with live curves, "
         "reconstructions, the latent space, error against code size from 'aekit compare', the "
         "autoencoder game, and restoring or compressing an uploaded image. Models are every *.aek in "
-        "the runs folder and one level below it, plus each --model. Stop it with Ctrl+C.",
+        "the runs folder and one level below it, the model each run wrote (its --out, wherever that is), "
+        "and each --model. Stop it with Ctrl+C.",
     )
     p.add_argument(
         "--runs",
@@ -52,10 +53,11 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument(
         "--model",
-        action="append",
+        action="extend",
+        nargs="+",
         default=[],
         metavar="FILE",
-        help="a model file to show besides those in the runs folder (repeat for more)",
+        help="model files to show besides those of the runs folder: --model a.aek b.aek (or repeat it)",
     )
     p.add_argument("--port", type=_port, default=8765, help="(default: %(default)s)")
     p.add_argument(

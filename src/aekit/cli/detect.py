@@ -293,3 +293,28 @@ def build_detector(args: argparse.Namespace, device: str, run_dir: Path):
         verbose=0 if args.quiet else 1,
         **({} if args.lr is None else {"lr": args.lr}),  # else the detector's own default
     )
+
+
+def training_summary(det, args: argparse.Namespace) -> list[str]:
+    """What 'aekit train --task detect' trained, round by round: the members of the first round saw every
+    row, each refit round only the rows left after trimming, so their losses are not comparable."""
+    from aekit.cli.common import fmt
+
+    rounds = det.rounds_
+    members = sum(r["members"] for r in rounds)
+    lines = [f"as {members} autoencoders in {len(rounds)} round(s) of {rounds[0]['members']}"]
+    for i, r in enumerate(rounds):
+        rows = (
+            f"all {r['rows']} rows"
+            if i == 0
+            else f"{r['rows']} rows (refit: the {det.trim:.0%} farthest out left out)"
+        )
+        final = r["final"]
+        if final.keys() == {"recon", "loss"}:  # no regulariser: the loss is the recon, said once
+            final = {"recon": final["recon"]}
+        losses = ", ".join(f"{k} {fmt(v)}" for k, v in final.items())
+        lines.append(
+            f"round {i + 1}: {r['members']} member(s) x {r['epochs']} epoch(s) on {rows}; final training "
+            f"{losses} (mean of its members)"
+        )
+    return lines

@@ -10,6 +10,7 @@ from pathlib import Path
 from aekit.cli.common import (
     add_device_option,
     check_output,
+    grid_zoom,
     load_estimator,
     non_negative_int,
     positive_float,
@@ -202,7 +203,8 @@ def _write_array(out: Path, array) -> None:
 
 
 def _write_grid(path: Path, rows, stretch: bool, inputs_at_ends: bool = False) -> None:
-    """Rows of images (each (n, H, W) or (n, H, W, C), as the model outputs them) tiled into one PNG.
+    """Rows of images (each (n, H, W) or (n, H, W, C), as the model outputs them) tiled into one PNG;
+    small images are enlarged by a whole factor (``grid_zoom``).
 
     ``stretch`` maps the values' range to 0..255 (for data that is not 8-bit pixels). With
     ``inputs_at_ends`` the first and last tile of each row are set apart by a wider gap: the inputs.
@@ -223,6 +225,8 @@ def _write_grid(path: Path, rows, stretch: bool, inputs_at_ends: bool = False) -
     else:
         low, scale = 0.0, 1.0
     _, h, w, c = stacked.shape
+    zoom = grid_zoom(h, w)
+    h, w = zoom * h, zoom * w
     n_cols = max(len(r) for r in rows)
     extra = 2 * GRID_GAP if inputs_at_ends else 0
     canvas = np.full(
@@ -234,6 +238,7 @@ def _write_grid(path: Path, rows, stretch: bool, inputs_at_ends: bool = False) -
         for i, tile in enumerate(np.asarray(row, np.float32)):
             tile = tile[..., None] if tile.ndim == 2 else tile
             tile = tile if tile.shape[-1] == c else tile.mean(axis=-1, keepdims=True)
+            tile = tile.repeat(zoom, axis=0).repeat(zoom, axis=1)  # (h, w, c), whole pixels
             shift = extra * (i > 0) + extra * (i == len(row) - 1) if inputs_at_ends else 0
             top, left = GRID_GAP + r * (h + GRID_GAP), GRID_GAP + i * (w + GRID_GAP) + shift
             canvas[top : top + h, left : left + w] = np.clip(np.rint((tile - low) * scale), 0, 255)

@@ -281,9 +281,18 @@ def _print_eval(report: dict[str, Any], loss_name: str) -> None:
     table.add_row("MSE", fmt(ae["mse"]), fmt(pca["mse"]))
     if report["unit_range"]:  # PSNR needs a peak value: 1
         table.add_row("PSNR (dB)", _db(ae), _db(pca))
+    shown, same = [fmt(ae["mse"])], []
     for part, value in ae["loss"].items():
+        # A plain autoencoder's training loss is its recon, and an MSE recon on float data is the MSE
+        # above: a number is shown once (the JSON keeps every part).
+        if fmt(value) in shown:
+            same += [part] if fmt(value) == shown[0] else []
+            continue
+        shown.append(fmt(value))
         label = f"model {part}" + (f" ({loss_name})" if part == "recon" else "")
         table.add_row(label, fmt(value), "-")
+    if same:
+        table.caption += f"; the model's own {' and '.join(same)} {'is' if len(same) == 1 else 'are'} its MSE"
     ll = report.get("log_likelihood")
     if ll:
         label = f"NLL, nats/sample (IWAE, k={ll['k']}{', binarised' if ll['binarized'] else ''})"

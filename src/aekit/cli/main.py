@@ -11,6 +11,7 @@ import sys
 import warnings
 from types import ModuleType
 
+from aekit import threads
 from aekit._version import __version__
 from aekit.cli import (
     apply,
@@ -73,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else 0
     module = next(m for m in VERB_MODULES if args.command in m.VERBS)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), threads.requested(getattr(args, "threads", None)):
             warnings.showwarning = _show_warning
             return module.run(args)
     except AekitError as exc:

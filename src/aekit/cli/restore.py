@@ -225,6 +225,27 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+# below this PSNR gain over its input (dB) a trained model is said to have barely learned
+MIN_GAIN_DB = 0.5
+
+
+def psnr_line(restorer) -> str:
+    """What training bought, after 'aekit train --task denoise|...': the restored crops' PSNR beside the
+    input's (the noisy image, the bicubic enlargement, ...), with a hint when it barely improved."""
+    p = restorer.psnr_
+    crops = f"{p['crops']} {p['split']} crop{'s' if p['crops'] != 1 else ''}"
+    line = (
+        f"PSNR on {crops}: {p['restored']:.2f} dB restored, {p['input']:.2f} dB for {p['input_is']}: "
+        f"{p['gain']:+.2f} dB"
+    )
+    if p["gain"] < MIN_GAIN_DB:
+        line += (
+            f"; the model {'is worse than' if p['gain'] < 0 else 'barely improves on'} its input: train "
+            "longer (--epochs), on more images, or with a higher --lr"
+        )
+    return line
+
+
 def build_restorer(args: argparse.Namespace, device: str, run_dir: Path):
     """--task denoise/colorize/upscale/inpaint: an ``ImageRestorer`` trained on the clean images."""
     from aekit.restore import ImageRestorer

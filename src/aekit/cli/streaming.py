@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -203,7 +202,9 @@ def ordered_map(job: Job, chunks: Iterable[Any], workers: int = 1) -> Iterator[t
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    threads = max(1, (os.cpu_count() or 1) // workers)
+    from aekit.threads import usable_cores
+
+    threads = max(1, usable_cores() // workers)
     context = multiprocessing.get_context("spawn")  # fork would copy torch's thread pools mid-flight
     with ProcessPoolExecutor(
         workers, mp_context=context, initializer=_worker_init, initargs=(job, threads)
@@ -225,19 +226,20 @@ def ordered_map(job: Job, chunks: Iterable[Any], workers: int = 1) -> Iterator[t
 
 
 _WORKER_JOB: Job | None = None
+_WORKER_THREADS = 1
 
 
 def _worker_init(job: Job, threads: int) -> None:
-    import torch
-
-    global _WORKER_JOB
-    torch.set_num_threads(threads)  # N workers share the cores instead of each taking all of them
-    _WORKER_JOB = job
+    global _WORKER_JOB, _WORKER_THREADS
+    _WORKER_JOB, _WORKER_THREADS = job, threads
 
 
 def _worker_run(chunk) -> dict:
+    from aekit.threads import requested
+
     assert _WORKER_JOB is not None
-    return _WORKER_JOB(chunk)
+    with requested(_WORKER_THREADS):  # N workers share the cores instead of each taking all of them
+        return _WORKER_JOB(chunk)
 
 
 # -- writing ------------------------------------------------------------------------------------------------

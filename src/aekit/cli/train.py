@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -225,10 +226,13 @@ def run(args: argparse.Namespace) -> int:
     if not is_main():
         return 0
     est.save(out)
+    finish_run_config(run_dir, est.history_)
     what = f"a {args.kind} autoencoder" if args.task == "reconstruct" else f"a model for --task {args.task}"
     processes = f" in {world} processes" if world > 1 else ""
-    print(f"trained {what} on {args.data} ({_describe(x)}) for {len(est.history_)} epoch(s){processes}")
-    print(_final_losses(est.history_, args.patience))
+    first, *more = task.summary(est, args)
+    print(f"trained {what} on {args.data} ({_describe(x)}) {first}{processes}")
+    for line in more:
+        print(line)
     kept = f" (checkpoint and metrics.jsonl in {run_dir})" if (run_dir / CHECKPOINT).exists() else ""
     print(f"wrote {out}{kept}")
     return 0
@@ -275,12 +279,14 @@ LAUNCH_ERROR_WAIT = 10.0  # seconds
 # run.json always holds these; every other option only when it was given a value other than its default,
 # so a dense autoencoder's run does not list the settings of the restoration and codec tasks
 RUN_ESSENTIALS = ("data", "task", "kind", "code_size", "hidden", "loss", "epochs", "batch_size", "seed")
+RUN_RESULTS = ("finished", "trained")  # what run.json gains when training ends
 
 
 def write_run_config(run_dir: Path, args: argparse.Namespace, out: Path) -> list[Path] | None:
     """run.json in the run folder: the command's settings and when it started, for 'aekit dashboard'.
 
-    A resumed run leaves it as it is: resuming requires the same settings, and the run started back then.
+    A resumed run keeps it (resuming requires the same settings, and the run started back then), less the
+    finished mark of an earlier end. Settings the task ignores (``Task.unused``) are left out.
     Returns the folders it had to make (innermost first), or None when it wrote nothing.
     """
     import json
@@ -290,17 +296,50 @@ def write_run_config(run_dir: Path, args: argparse.Namespace, out: Path) -> list
 
     path = run_dir / RUN_CONFIG
     if args.resume and path.is_file():
+        config = _read_run_config(path)
+        if any(key in config for key in RUN_RESULTS):  # it finished before: it is training again
+            config = {k: v for k, v in config.items() if k not in RUN_RESULTS}
+            write_text_atomic(path, json.dumps(config, default=str, indent=1) + "\n")
         return None
     made = [folder for folder in (run_dir, *run_dir.parents) if not folder.exists()]
     defaults = getattr(args, "option_defaults", {})
+    unused = TASKS[args.task].unused
     settings = {
         k: v
         for k, v in vars(args).items()
-        if k in RUN_ESSENTIALS or (k in defaults and k not in ("quiet", "resume") and v != defaults[k])
+        if k not in unused
+        and (k in RUN_ESSENTIALS or (k in defaults and k not in ("quiet", "resume") and v != defaults[k]))
     }
-    config = {**settings, "out": str(out), "started": time.time()}
+    # absolute, so that 'aekit dashboard' finds the model wherever it was started
+    config = {**settings, "out": os.path.abspath(out), "started": time.time()}
     write_text_atomic(path, json.dumps(config, default=str, indent=1) + "\n")
     return made
+
+
+def finish_run_config(run_dir: Path, history: list[dict[str, Any]]) -> None:
+    """Mark run.json finished once the model file is saved, with how long it trained: epochs, or
+    optimizer steps for a task that logs steps (compress). 'aekit dashboard' stops calling it live."""
+    import json
+
+    from aekit.atomic import write_text_atomic
+
+    path = run_dir / RUN_CONFIG
+    if not path.is_file():
+        return
+    last = history[-1] if history else {}
+    trained = {"steps": last["step"]} if "step" in last else {"epochs": len(history)}
+    config = {**_read_run_config(path), "finished": time.time(), "trained": trained}
+    write_text_atomic(path, json.dumps(config, default=str, indent=1) + "\n")
+
+
+def _read_run_config(path: Path) -> dict[str, Any]:
+    import json
+
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    return config if isinstance(config, dict) else {}
 
 
 def forget_run_config(run_dir: Path, made: list[Path]) -> None:
@@ -341,6 +380,11 @@ def _autoencoder(args: argparse.Namespace, device: str, run_dir: Path):
     )
 
 
+def _epochs_summary(est: Any, args: argparse.Namespace) -> list[str]:
+    """How long it trained (the end of the line "trained ... on DATA (...)"), then its final losses."""
+    return [f"for {len(est.history_)} epoch(s)", _final_losses(est.history_, args.patience)]
+
+
 @dataclass(frozen=True)
 class Task:
     """What ``aekit train --task NAME`` fits: the estimator, and how --data becomes its training input."""
@@ -348,6 +392,11 @@ class Task:
     build: Callable[[argparse.Namespace, str, Path], Any]  # (options, device, run folder) -> estimator
     read: Callable[[str], Any] = training_split  # --data -> what the estimator's fit takes
     distributed: bool = True  # trains with the shared Trainer, so under torchrun too
+    # options of RUN_ESSENTIALS it ignores: left out of run.json, where they would mislabel the run
+    unused: tuple[str, ...] = ()
+    # (fitted estimator, options) -> what was trained, to end the line "trained ... on DATA (...)", then
+    # more lines: what the training achieved
+    summary: Callable[[Any, argparse.Namespace], list[str]] = _epochs_summary
 
 
 # --task name -> Task. The estimator has fit(x), save(path) and history_. An application adds its tasks
@@ -355,10 +404,20 @@ class Task:
 TASKS: dict[str, Task] = {
     "reconstruct": Task(_autoencoder, training_data),  # big files are read lazily
     **dict.fromkeys(
-        ("denoise", "colorize", "upscale", "inpaint"), Task(restore.build_restorer, restore.training_images)
+        ("denoise", "colorize", "upscale", "inpaint"),
+        Task(
+            restore.build_restorer,
+            restore.training_images,
+            unused=("kind", "code_size", "hidden"),
+            summary=lambda est, args: [*_epochs_summary(est, args), restore.psnr_line(est)],
+        ),
     ),
-    "detect": Task(detect.build_detector),
-    "compress": Task(compress.build_codec, restore.training_images, distributed=False),
+    "detect": Task(  # code_size: chosen from the data
+        detect.build_detector, unused=("code_size",), summary=detect.training_summary
+    ),
+    "compress": Task(
+        compress.build_codec, restore.training_images, distributed=False, unused=("kind", "code_size", "loss")
+    ),
 }
 
 

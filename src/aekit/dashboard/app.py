@@ -2,7 +2,8 @@
 
 Errors: every AekitError becomes ``{"detail": message}`` with 400, 404 (NotFound) or 413 (TooLarge);
 FastAPI's own request validation errors become a one-line 400 too. Only files in the package's static
-folder (the page) and, through the API, in the runs folder are ever read on a request's behalf. Before
+folder (the page) and, through the API, in the runs folder and the model files the workspace lists (the
+runs' own, --model) are ever read on a request's behalf. Before
 any of it, ``guard.Guard`` refuses other sites' pages, other Host names, oversized bodies and image
 requests beyond ``MAX_HEAVY_REQUESTS`` at once.
 """

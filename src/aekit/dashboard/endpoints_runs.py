@@ -20,8 +20,13 @@ def health(ws: WorkspaceDep) -> dict[str, Any]:
 
 @router.get("/runs")
 def list_runs(ws: WorkspaceDep) -> dict[str, Any]:
-    root = ws.runs_dir
-    return {"runs": [runs.summary(name, folder, root) for name, folder in runs.run_folders(root).items()]}
+    root, entries = ws.runs_dir, ws.entries()  # listed once: every finished run's model is looked up in it
+    return {
+        "runs": [
+            runs.summary(name, folder, root, describe=lambda config: ws.run_model(config, entries))
+            for name, folder in runs.run_folders(root).items()
+        ]
+    }
 
 
 @router.get("/runs/{run}/metrics")

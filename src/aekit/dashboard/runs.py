@@ -3,7 +3,8 @@
 Everything is looked up again on each request, so a run started after the server shows up, and its
 curves grow while it trains. Names are the folder names the listing gives; a request's name is looked up
 in that listing (a dict), never joined onto a path, and every file read must resolve inside the runs
-folder (a symlink pointing out of it is ignored).
+folder (a symlink pointing out of it is ignored). The one file outside it that counts is the model a
+run.json names (``model_file``): the workspace lists it as a model, and reads it only as one.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +21,11 @@ import numpy as np
 from aekit.dashboard.errors import NotFound
 
 METRICS = "metrics.jsonl"  # aekit.training.trainer.METRICS; repeated to keep torch out of the listing
-CONFIG = "run.json"  # written by 'aekit train' when a run starts
+CONFIG = "run.json"  # written by 'aekit train' when a run starts; "finished" and "trained" added at its end
 CHECKPOINT = "checkpoint.safetensors"
 COMPARISON = "comparison.json"  # aekit.compare.FILES: what 'aekit compare -o DIR' writes
 EXAMPLES = "examples.npz"
-LIVE_SECONDS = 60  # a run whose metrics changed this recently is shown as training
+LIVE_SECONDS = 60  # an unfinished run whose metrics (or folder) changed this recently is shown as training
 COMPARE_DEPTH = 2  # comparison folders are looked for this many levels below the runs folder
 
 
@@ -85,20 +87,103 @@ def read_config(folder: Path, root: Path) -> dict[str, Any]:
     return config if isinstance(config, dict) else {}
 
 
-def summary(name: str, folder: Path, root: Path, now: float | None = None) -> dict[str, Any]:
-    """One entry of GET /api/runs."""
+def model_file(config: dict[str, Any], root: Path) -> Path | None:
+    """The model file a run's run.json names (its --out, which may lie outside the runs folder).
+
+    'aekit train' records it as an absolute path; older run.json files hold --out as it was typed,
+    relative to where training ran, which is the runs folder's parent when --runs was left at its default.
+    """
+    out = config.get("out")
+    if not isinstance(out, str) or not out:
+        return None
+    path = Path(out)
+    if not path.is_absolute():
+        if "runs" in config:  # trained with another --runs: where it ran is not known
+            return None
+        path = root.resolve().parent / path
+    return path
+
+
+# what each 'aekit train --task' makes, for the run's label; reconstruct (and no task: older runs) by default
+TASK_NAMES = {
+    "reconstruct": "autoencoder",
+    "detect": "anomaly detector",
+    "denoise": "denoiser",
+    "colorize": "colorizer",
+    "upscale": "upscaler",
+    "inpaint": "inpainter",
+    "compress": "codec",
+}
+FAMILY_TASKS = ("reconstruct", "detect")  # their models are autoencoders of a --kind
+
+
+def label(config: dict[str, Any], model: dict[str, Any] | None = None) -> str:
+    """What the run trains, as the Runs list shows it: "dense autoencoder · code 4 · digits".
+
+    ``model`` is the finished model's description (GET /api/models), which knows what the run's options
+    left to the data (a detector's code size); otherwise run.json says what was asked for.
+    """
+    model = model or {}
+    task = config.get("task") or "reconstruct"
+    what = TASK_NAMES.get(str(task), str(task))
+    parts = []
+    if task in FAMILY_TASKS:
+        family = model.get("kind") or config.get("kind")
+        denoising = " denoising" if config.get("noise") else ""
+        parts.append(f"{family}{denoising} {what}" if family else what)
+        code = model.get("code_size") or (config.get("code_size") if task == "reconstruct" else None)
+        if code:
+            parts.append(f"code {code}")
+        if model.get("members"):
+            parts.append(f"{model['members']} members")
+    else:
+        parts.append(what)
+    if config.get("data"):
+        parts.append(str(config["data"]))
+    return " · ".join(parts)
+
+
+def summary(
+    name: str,
+    folder: Path,
+    root: Path,
+    now: float | None = None,
+    describe: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None,
+) -> dict[str, Any]:
+    """One entry of GET /api/runs. ``describe(config)`` describes the model file a finished run's
+    run.json names (None when it is not listed or does not open)."""
     rows = [row for row in read_metrics(folder, root) if row is not None]
+    config = read_config(folder, root)
     metrics = folder / METRICS
     updated = (metrics if metrics.is_file() else folder).stat().st_mtime
     now = time.time() if now is None else now
+    done = finished(config, root, updated)
+    model = describe(config) if done and describe is not None else None
+    trained = config.get("trained") if done and isinstance(config.get("trained"), dict) else None
     return {
         "name": name,
-        "config": read_config(folder, root),
+        "config": config,
+        "label": label(config, model) if config else None,
+        "model": model["name"] if model else None,
         "epochs": len(rows),
+        "trained": trained or ({"epochs": len(rows)} if rows else None),
         "last": rows[-1] if rows else None,
         "updated": updated,
-        "live": metrics.is_file() and now - updated < LIVE_SECONDS,
+        "finished": done,
+        "live": not done and now - updated < LIVE_SECONDS,
     }
+
+
+def finished(config: dict[str, Any], root: Path, updated: float) -> bool:
+    """Whether the run ended with its model saved: run.json's "finished" time, or, for runs from before
+    it was recorded, a model file saved after the last metrics line."""
+    if "finished" in config:
+        return True
+    path = model_file(config, root)
+    try:
+        return path is not None and path.stat().st_mtime >= updated
+    except OSError:
+        return False
 
 
 def metrics_since(folder: Path, root: Path, since: int) -> dict[str, Any]:

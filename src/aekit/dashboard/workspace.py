@@ -1,8 +1,9 @@
 """The models the dashboard knows by name, the example data their panels show, and caches of both.
 
-Models are every ``*.aek`` in the runs folder and one level below it, the files given with --model, and
-the built-in codecs. Each is known by its file stem (``-2``, ``-3`` on clashes); a request names one and
-the name is looked up in that listing, never turned into a path. Loaded estimators and the examples'
+Models are every ``*.aek`` in the runs folder and one level below it, the model file each run's run.json
+names (``aekit train --out`` may write it anywhere), the files given with --model, and the built-in
+codecs. Each is known by its file stem (``-2``, ``-3`` on clashes); a request names one and the name is
+looked up in that listing, never turned into a path. Loaded estimators and the examples'
 codes and reconstructions are cached per file and invalidated when the file changes.
 """
 
@@ -17,9 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from aekit.dashboard import images
+from aekit.dashboard import images, runs
 from aekit.dashboard.errors import NotFound
-from aekit.dashboard.runs import inside
 from aekit.errors import AekitError, DataError, ModelFileError
 
 N_EXAMPLES = 512  # the model panels use the first this many samples of the data's test split
@@ -124,7 +124,7 @@ class Workspace:
             with contextlib.suppress(ModelFileError):  # weights not installed: the others still work
                 named[name] = ModelEntry(name, builtin_path(name), builtin=name)
         seen = {e.path.resolve() for e in named.values()}
-        for path in [*self._runs_models(), *self.model_files]:
+        for path in [*self._runs_models(), *self._recorded_models(), *self.model_files]:
             if path.resolve() in seen:
                 continue
             seen.add(path.resolve())
@@ -140,7 +140,28 @@ class Workspace:
         if not root.is_dir():
             return []
         found = sorted(root.glob("*.aek")) + sorted(root.glob("*/*.aek"))
-        return [p for p in found if p.is_file() and not p.name.startswith(".") and inside(p, root)]
+        return [p for p in found if p.is_file() and not p.name.startswith(".") and runs.inside(p, root)]
+
+    def _recorded_models(self) -> list[Path]:
+        """The model files the runs' run.json files name: only those, wherever --out put them."""
+        root = self.runs_dir
+        folders = runs.run_folders(root).values()
+        found = [runs.model_file(runs.read_config(folder, root), root) for folder in folders]
+        return [p for p in found if p is not None and p.is_file()]
+
+    def run_model(self, config: dict[str, Any], entries: dict[str, ModelEntry]) -> dict[str, Any] | None:
+        """The description of the model file ``config`` (a run.json) names, from ``entries`` (a listing);
+        None when that file is not listed or does not open."""
+        path = runs.model_file(config, self.runs_dir)
+        if path is None:
+            return None
+        for entry in entries.values():
+            if entry.path.resolve() == path.resolve():
+                try:
+                    return self.describe(entry)
+                except (AekitError, OSError):
+                    return None
+        return None
 
     def entry(self, name: str) -> ModelEntry:
         entries = self.entries()

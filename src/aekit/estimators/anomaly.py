@@ -30,6 +30,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
+from aekit import threads
 from aekit.data.scaling import DataSpec, check_array
 from aekit.errors import ConfigError, DataError, ModelFileError
 from aekit.estimators.autoencoder import AutoEncoder, resolve_device
@@ -93,6 +94,9 @@ class AnomalyDetector(BaseEstimator):
     bulk (Mahalanobis distance, averaged over the members so far), for ``refit_epochs`` ("auto": twice
     ``epochs``): with most outliers left out, longer training no longer teaches them to the members;
     set ``refits=0`` when the training data is known to be clean (one ensemble, a quarter of the time).
+    After ``fit``, ``rounds_`` lists each round's members, rows, epochs and mean final training losses.
+    ``n_jobs`` sets torch's CPU threads for training and scoring, as ``AutoEncoder``'s does (None: chosen
+    from each member's work per batch).
     """
 
     def __init__(
@@ -118,6 +122,7 @@ class AnomalyDetector(BaseEstimator):
         stride: int = 1,
         autoencoder_params: dict[str, Any] | None = None,
         device: str = "auto",
+        n_jobs: int | None = None,
         random_state: int | None = None,
         verbose: int = 0,
     ):
@@ -142,12 +147,17 @@ class AnomalyDetector(BaseEstimator):
         self.stride = stride
         self.autoencoder_params = autoencoder_params
         self.device = device
+        self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
 
     # -- training ---------------------------------------------------------------------------------------
     def fit(self, X: Any, y: Any = None) -> AnomalyDetector:
         """Train the ensemble on ``X`` (outliers may be in it; ``y`` is ignored) and set the threshold."""
+        with threads.requested(self.n_jobs):  # members have no n_jobs of their own: they follow this
+            return self._fit(X)
+
+    def _fit(self, X: Any) -> AnomalyDetector:
         self._check_params()
         rows, n_steps = self._rows(X, fitting=True)
         is_image = rows.ndim >= 3
@@ -177,12 +187,13 @@ class AnomalyDetector(BaseEstimator):
         }
         extra = self.autoencoder_params or {}
         unknown = sorted(
-            set(extra) - set(AutoEncoder().get_params()) | set(extra) & {"random_state", "run_dir"}
+            set(extra) - set(AutoEncoder().get_params()) | set(extra) & {"random_state", "run_dir", "n_jobs"}
         )
         if unknown:
             raise ConfigError(
                 f"autoencoder_params has {', '.join(map(repr, unknown))}, which AutoEncoder does not take "
-                "here; pass only AutoEncoder settings (beta, noise, loss, ...); the detector sets the seeds."
+                "here; pass only AutoEncoder settings (beta, noise, loss, ...); the detector sets the "
+                "seeds, and the threads by its own n_jobs."
             )
         seed = AutoEncoder(random_state=self.random_state)._seed()
         self.estimators_, self.stats_, self.references_ = [], [], []
@@ -190,7 +201,9 @@ class AnomalyDetector(BaseEstimator):
         total = np.zeros(len(rows))  # the sum of every member's score of every row
         remoteness = np.zeros(len(rows))  # the sum of every member's standardised Mahalanobis distance
         train = np.arange(len(rows))  # the rows the next ensemble trains on
+        self.rounds_ = []
         for round_ in range(self.refits + 1):
+            self._say_round(round_, len(train), len(rows))
             for _ in range(self.n_estimators):
                 k = len(self.estimators_)
                 hidden = {} if "hidden" in extra else {"hidden": self._hidden(is_image, n_features, k)}
@@ -208,6 +221,7 @@ class AnomalyDetector(BaseEstimator):
                 )
                 total += self._member_score(k, raw, codes)
                 remoteness += _standardised(_mahalanobis(codes, self.stats_[k]), self.stats_[k]["distance"])
+            self.rounds_.append(_round_summary(self.estimators_[-self.n_estimators :], len(train)))
             if round_ < self.refits:
                 # Leave out the rows whose codes lie farthest from the bulk: most outliers are among them.
                 # Not by the full score: a left-out row's neighbour distance is measured to codes that no
@@ -216,13 +230,29 @@ class AnomalyDetector(BaseEstimator):
                 train = np.flatnonzero(remoteness <= np.quantile(remoteness, 1.0 - self.trim))
         self.n_features_in_ = n_features
         self.sample_shape_ = tuple(rows.shape[1:])
-        self.history_ = self.estimators_[0].history_  # the first member's epochs, for progress reports
+        # The first member's epochs, for progress reports; rounds_ describes every round's training.
+        self.history_ = self.estimators_[0].history_
         total /= len(self.estimators_)
         self.decision_scores_ = (
             total if n_steps is None else spread_scores(total, n_steps, self.window, self.stride)
         )
         self._set_threshold()
         return self
+
+    def _say_round(self, round_: int, n_train: int, n_rows: int) -> None:
+        """With ``verbose``, a line before each round's members train: which round, on which rows."""
+        if not self.verbose:
+            return
+        import sys
+
+        what = f"on all {n_rows} rows"
+        if round_ > 0:
+            what = f"(refit) on {n_train} of {n_rows} rows, without the {self.trim:.0%} farthest out"
+        print(
+            f"round {round_ + 1}/{self.refits + 1} {what}: {self.n_estimators} member(s) of "
+            f"{self._round_epochs(round_)} epoch(s)",
+            file=sys.stderr,
+        )
 
     def _round_epochs(self, round_: int) -> int:
         """Epochs for a member of ``round_`` (0 = the first ensemble, trained on every row)."""
@@ -361,7 +391,8 @@ class AnomalyDetector(BaseEstimator):
         rows, n_steps = self._rows(X)
         if self.window is None:
             rows = self._check_shape(rows)
-        return self._combine(rows, n_steps)
+        with threads.requested(self.n_jobs):
+            return self._combine(rows, n_steps)
 
     def _check_shape(self, rows: np.ndarray) -> np.ndarray:
         if tuple(rows.shape[1:]) == self.sample_shape_:
@@ -569,6 +600,19 @@ def _member(model, entry: dict[str, Any], device: str) -> AutoEncoder:
     member.n_features_in_ = member.spec_.n_features
     member._n_features_out = model.config.code_size
     return member
+
+
+def _round_summary(members: list[AutoEncoder], n_train: int) -> dict[str, Any]:
+    """One round of training: its members, the rows they trained on, their epochs, and the mean over the
+    members of each part of their last epoch's training loss (on those rows: no validation split)."""
+    last = [m.history_[-1] for m in members]
+    parts = [k for k in last[0] if k not in ("epoch", "lr", "seconds")]
+    return {
+        "members": len(members),
+        "rows": n_train,
+        "epochs": max(len(m.history_) for m in members),
+        "final": {k: float(np.mean([r[k] for r in last])) for k in parts},
+    }
 
 
 def _robust_centre(values: np.ndarray, log: bool = False) -> dict[str, Any]:

@@ -15,8 +15,9 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from aekit import threads
 from aekit.data.scaling import DataSpec, check_array, check_like, fit_spec
-from aekit.errors import ConfigError, DataError
+from aekit.errors import ConfigError, DataError, PosteriorCollapseWarning
 
 PREDICT_BATCH = 1024
 # Batches shorter than this are padded up to it: the CPU's BLAS and convolution kernels take another path
@@ -30,6 +31,11 @@ SOURCE_CHUNK_BYTES = 16 << 20
 # Default importance samples for log_likelihood: a tenth of the time of k=1000, and on the MNIST benchmark
 # model only 0.6 nats looser (test NLL 88.21 vs 87.58 nats; docs/generate.md).
 IW_SAMPLES = 100
+# A VAE whose codes hold less than this KL from the prior (nats per sample, summed over the code) has
+# collapsed: its decoder ignores the code. Dense VAEs on 8x8 digits start at about 1.5 nats and keep 0.3
+# and more after a few epochs; collapsed ones (beta 20) fall to about 0.02.
+COLLAPSE_KL_NATS = 0.1
+COLLAPSE_ROWS = 2048  # samples the KL is measured on, before and after training
 
 
 def resolve_device(device: str) -> str:
@@ -57,6 +63,8 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
     each pixel as a fresh Bernoulli sample of its intensity (validation batches under a fixed seed).
     ``kl_warmup`` (kind="vae") raises the KL weight linearly from 0 to ``beta`` over that many epochs.
     VAEs also generate: ``sample``, ``traverse`` and ``log_likelihood``; ``interpolate`` works for every kind.
+    ``n_jobs`` sets torch's CPU threads while it fits and applies the model: None picks them from the work
+    per batch (one for small models, which more threads slow down), -1 uses every usable core, N uses N.
     """
 
     def __init__(
@@ -83,6 +91,7 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         patience: int | None = 5,
         scaling: str = "auto",
         device: str = "auto",
+        n_jobs: int | None = None,
         random_state: int | None = None,
         verbose: int = 0,
         run_dir: str | os.PathLike | None = None,
@@ -112,6 +121,7 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         self.patience = patience
         self.scaling = scaling
         self.device = device
+        self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
         self.run_dir = run_dir
@@ -136,6 +146,7 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
 
         if not 0.0 <= self.validation_fraction < 1.0:
             raise ConfigError(f"validation_fraction must lie in [0, 1); got {self.validation_fraction!r}.")
+        threads.resolve(self.n_jobs)  # a bad n_jobs is refused before the data is read
         source = _source_of(X)
         if source is not None and fits_in_memory(source):
             X, source = source.read_all(), None  # small enough: the in-memory fast path, same results
@@ -177,14 +188,46 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
             model = build_model(self.kind, settings)
-            history = trainer.fit(model, train, val)
+            kl_start = _code_kl(model, train, val)
+            rows = min(int(self.batch_size), len(train))
+
+            def step() -> int:  # multiply-adds of one training batch's forward pass
+                return rows * threads.macs_per_row(model, spec.input_shape)
+
+            with threads.for_work(step, self.n_jobs, device):
+                history = trainer.fit(model, train, val)
         self.model_ = model  # stays on the training device for transform and friends
         self.spec_ = spec
         self.history_ = history
+        self._check_collapse(kl_start, _code_kl(model, train, val))
         self.n_features_in_ = spec.n_features
         self._n_features_out = self.code_size
         self.device_ = device
         return self
+
+    def _check_collapse(self, kl_start: float | None, kl: float | None) -> None:
+        """Warn (PosteriorCollapseWarning) when training has pulled a VAE's codes onto the prior: their KL
+        fell below COLLAPSE_KL_NATS, and to under half of what the untrained model had (some small conv
+        VAEs start below it, and a few steps do not make that a collapse)."""
+        import warnings
+
+        from aekit.training.distributed import is_main
+
+        if kl is None or kl_start is None or not self.beta > 0 or not is_main():
+            return  # not a VAE; or nothing pulls its codes to the prior; or another process warns
+        if kl >= COLLAPSE_KL_NATS or kl >= kl_start / 2:
+            return
+        warm = max(len(self.history_) // 3, 2 * int(self.kl_warmup), 1)
+        smaller = f"{self.beta / 4:.3g}"
+        warnings.warn(
+            f"posterior collapse: the VAE's codes hold {kl:.3g} nats per sample (KL from the prior; "
+            f"below {COLLAPSE_KL_NATS} they say almost nothing about the input), so the decoder ignores "
+            "them and every sample and reconstruction is the same blurry average. Train again with a KL "
+            f"warm-up (kl_warmup={warm}; --kl-warmup {warm} on the command line) or a smaller beta (now "
+            f"{self.beta:g}; e.g. beta={smaller}, --beta {smaller}).",
+            PosteriorCollapseWarning,
+            stacklevel=3,
+        )
 
     def _check_fits(self, settings: dict[str, Any], batch: tuple[int, ...], device: str) -> None:
         """Refuse, before allocating anything, a model whose training would not fit in memory."""
@@ -279,14 +322,24 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         return {"kl_warmup_steps": int(warmup) * steps_per_epoch}
 
     # -- applying -------------------------------------------------------------------------------------------
-    def _apply(self, fn, arrays: np.ndarray) -> np.ndarray:
-        """Run ``fn`` over ``arrays`` in batches with gradients off; concatenate the numpy results."""
+    def _apply(self, fn, arrays: np.ndarray, passes: int = 1) -> np.ndarray:
+        """Run ``fn`` over ``arrays`` in batches with gradients off; concatenate the numpy results.
+
+        ``passes``: forward passes ``fn`` makes per row, for the thread count. That count follows from the
+        model and a full batch, never from len(arrays): a row then gets the same bits whether it comes in
+        an array or in chunks of a file (MIN_PREDICT_ROWS).
+        """
         import torch
 
+        model, shape = self.model_, self.spec_.input_shape
         self.model_.eval()
         device = torch.device(self.device_)
         chunks = []
-        with torch.no_grad():
+
+        def work() -> int:
+            return passes * PREDICT_BATCH * threads.macs_per_row(model, shape)
+
+        with torch.no_grad(), threads.for_work(work, self.n_jobs, device):
             for start in range(0, len(arrays), PREDICT_BATCH):
                 batch = torch.from_numpy(arrays[start : start + PREDICT_BATCH]).to(device)
                 n = len(batch)
@@ -453,7 +506,7 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
                 )
             scaled = generate.binarize(scaled, seed=int(binarize_seed))
         generator = _generator(random_state)
-        log_px = self._apply(lambda b: generate.iw_log_likelihood(model, b, k, generator), scaled)
+        log_px = self._apply(lambda b: generate.iw_log_likelihood(model, b, k, generator), scaled, k)
         return log_px.astype(np.float64)
 
     def _one_sample(self, x: Any, name: str) -> np.ndarray:
@@ -523,6 +576,26 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
 # ten epochs (three minutes on two CPU cores for the default conv model) on a data set the size of MNIST.
 AUTO_STEPS = 4000
 AUTO_EPOCHS = (10, 200)
+
+
+def _code_kl(model: Any, train: Any, val: Any) -> float | None:
+    """Mean KL(q(z|x) || N(0, I)) per sample, in nats, of a VAE's codes of up to COLLAPSE_ROWS samples
+    (validation ones, else training ones); None for a model without a posterior."""
+    import torch
+
+    if not hasattr(model, "posterior"):
+        return None
+    data = val if val is not None and len(val) else train
+    if isinstance(data, torch.Tensor):
+        batch = data[:COLLAPSE_ROWS]
+    else:
+        batch = next(iter(data.batches(COLLAPSE_ROWS, None)))
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        kl = float(model.posterior(batch.to(next(model.parameters()).device)).kl().mean())
+    model.train(was_training)
+    return kl
 
 
 def _resolve_epochs(epochs: int | str, n_train: int, batch_size: int) -> int:

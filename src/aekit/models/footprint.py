@@ -51,4 +51,3 @@ def activation_bytes(model: nn.Module, batch: tuple[int, ...]) -> int:
 def training_bytes(model: nn.Module, batch: tuple[int, ...]) -> int:
     """About what training ``model`` (built by ``meta_model``) takes with Adam at batch shape ``batch``."""
     return TRAINING_COPIES * parameter_bytes(model) + ACTIVATION_COPIES * activation_bytes(model, batch)
-

@@ -21,6 +21,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 from torch import Tensor
 
+from aekit import threads
 from aekit.errors import ConfigError, DataError, ModelFileError
 from aekit.estimators.autoencoder import resolve_device
 from aekit.inputs import image_list, seed_of
@@ -32,6 +33,7 @@ LOSSES = ("mse", "l1")
 # classical baselines, and a few minutes on a CPU at the default sizes.
 AUTO_STEPS = 2000
 CHANNEL_NAMES = {1: "grayscale (H, W)", 3: "RGB (H, W, 3)"}
+PSNR_CROPS = 256  # training crops scored for psnr_ when no validation crops are held out
 
 
 class ImageRestorer(BaseEstimator):
@@ -102,14 +104,16 @@ class ImageRestorer(BaseEstimator):
             )
         seed = seed_of(self.random_state)
         rng = np.random.default_rng(seed)
-        data = torch.from_numpy(self._crops(pictures, rng))  # (N, C, crop, crop)
+        multiple = self._crop_multiple(task, settings)
+        data = torch.from_numpy(self._crops(pictures, rng, multiple))  # (N, C, crop, crop)
         n_val = int(round(len(data) * self.validation_fraction))
         order = torch.from_numpy(rng.permutation(len(data)))
         train, val = data[order[n_val:]], data[order[:n_val]]
         if len(train) == 0:
             raise DataError(
                 f"no training crops left after holding out validation_fraction={self.validation_fraction}; "
-                "give more images, more crops_per_image, or a smaller validation_fraction"
+                "give more images, more crops_per_image (--crops-per-image), or a smaller "
+                "validation_fraction (--validation-fraction)"
             )
         config = RestorationNetConfig(
             in_channels=task.observed_channels(channels) + task.extra_inputs,
@@ -145,9 +149,35 @@ class ImageRestorer(BaseEstimator):
         with torch.random.fork_rng(devices=devices):  # the caller's global RNG is left as it was
             torch.manual_seed(seed)
             model = RestorationUNet(config)
-            self.history_ = trainer.fit(model, train, val if n_val else None)
+            rows = min(self.batch_size, len(train))
+            with threads.for_work(lambda: rows * self.crop**2 * _macs_per_pixel(model), None, device):
+                self.history_ = trainer.fit(model, train, val if n_val else None)
         self.model_, self.device_, self.channels_ = model, device, channels
+        self.psnr_ = self._psnr_gain(val if n_val else train[:PSNR_CROPS], seed)
+        self.psnr_["split"] = "validation" if n_val else "training"
         return self
+
+    @torch.no_grad()
+    def _psnr_gain(self, clean: Tensor, seed: int) -> dict[str, Any]:
+        """PSNR (dB) of the restored crops and of the task's input (the noisy image, the bicubic
+        enlargement, ...) against the clean crops (N, C, h, w), degraded under a fixed seed: what the
+        training bought. A few epochs can leave the model no better than its input."""
+        gen = torch.Generator().manual_seed(seed)
+        observed = self.task_.observe(clean, self.settings_, gen)
+        x = self.task_.prepare(observed, self.settings_)  # (N, C_in, H, W)
+        self.model_.eval()
+        restored = torch.cat(
+            [self.model_(b.to(self.device_)).recon.clamp(0, 1).cpu() for b in x.split(self.batch_size)]
+        )  # (N, C, H, W)
+        given = x[:, : self.channels_].expand_as(clean)  # the input's image channels (gray x 3: colorize)
+        restored_db, given_db = _psnr_db(restored, clean), _psnr_db(given, clean)
+        return {
+            "restored": restored_db,
+            "input": given_db,
+            "gain": restored_db - given_db,
+            "input_is": self.task_.baseline,
+            "crops": len(clean),
+        }
 
     def training_pair(self, clean: Tensor) -> tuple[Tensor, Tensor]:
         """(network input, target) from a clean batch (B, C, H, W): the task's degradation, on the fly."""
@@ -182,16 +212,20 @@ class ImageRestorer(BaseEstimator):
             raise ConfigError(f"validation_fraction must lie in [0, 1); got {self.validation_fraction!r}.")
         task = TASKS[self.task]
         settings = Settings(scale=int(self.scale), noise_sigma=float(self.noise_sigma), mask=self.mask)
-        multiple = math.lcm(2 ** int(self.depth), task.output_scale(settings))
+        multiple = self._crop_multiple(task, settings)
         if self.crop % multiple:
+            crop = max(multiple, self.crop // multiple * multiple)
             raise ConfigError(
                 f"crop={self.crop} must be a multiple of {multiple} (the network's stride 2**depth"
-                f"{' and the scale' if task.output_scale(settings) > 1 else ''}); try "
-                f"crop={max(multiple, self.crop // multiple * multiple)}."
+                f"{' and the scale' if task.output_scale(settings) > 1 else ''}); try {_crop_setting(crop)}."
             )
         return task, settings
 
-    def _crops(self, pictures: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
+    def _crop_multiple(self, task: Task, settings: Settings) -> int:
+        """What the crop side must be a multiple of: the network's stride, and the upscale factor."""
+        return math.lcm(2 ** int(self.depth), task.output_scale(settings))
+
+    def _crops(self, pictures: list[np.ndarray], rng: np.random.Generator, multiple: int) -> np.ndarray:
         """Random square crops, cut once up front: (N * crops_per_image, C, crop, crop) float32."""
         c = self.crop
         out = np.empty((len(pictures) * self.crops_per_image, pictures[0].shape[-1], c, c), np.float32)
@@ -199,9 +233,10 @@ class ImageRestorer(BaseEstimator):
         for i, im in enumerate(pictures):
             h, w = im.shape[:2]
             if h < c or w < c:
+                fits = min(h, w) // multiple * multiple  # the largest crop this image and network allow
+                fix = f"use {_crop_setting(fits)}, or " if fits else ""
                 raise DataError(
-                    f"image {i} is {w}x{h}, smaller than the training crop {c}x{c}; lower crop "
-                    f"(e.g. crop={min(h, w) // 16 * 16 or 8}) or leave the image out"
+                    f"image {i} is {w}x{h}, smaller than the training crop {c}x{c}; {fix}leave the image out"
                 )
             for _ in range(self.crops_per_image):
                 top, left = rng.integers(0, h - c + 1), rng.integers(0, w - c + 1)
@@ -238,7 +273,9 @@ class ImageRestorer(BaseEstimator):
         x = self._check_channels(x, index)
         obs = Observed(x, self._mask_tensor(mask, x, index))
         model_input = self.task_.prepare(obs, self.settings_)  # (1, C_in, H', W')
-        y = run_tiled(self.model_, model_input, tile)[0].clamp(0, 1)  # (C, H', W')
+        pixels = min(model_input.shape[-2], tile) * min(model_input.shape[-1], tile)  # run_tiled's pieces
+        with threads.for_work(lambda: pixels * _macs_per_pixel(self.model_), None, self.device_):
+            y = run_tiled(self.model_, model_input, tile)[0].clamp(0, 1)  # (C, H', W')
         y = y.permute(1, 2, 0).cpu().numpy()  # (H', W', C)
         if self.channels_ == 1 and arr.ndim == 2:
             y = y[..., 0]
@@ -318,6 +355,13 @@ class ImageRestorer(BaseEstimator):
 # -- running the network on images of any size --------------------------------------------------------------
 
 
+def _macs_per_pixel(model: RestorationUNet) -> float:
+    """Multiply-adds per input pixel, for the thread count: counted on the smallest input the network
+    takes, since a convolutional network's arithmetic grows with the pixels and no more."""
+    side = 4 * model.stride
+    return threads.macs_per_row(model, (model.config.in_channels, side, side)) / side**2
+
+
 @torch.no_grad()
 def run_tiled(model: RestorationUNet, x: Tensor, tile: int = 256) -> Tensor:
     """model(x) for one input (1, C_in, H, W) of any size; tiles of ``tile`` pixels with overlap when larger.
@@ -377,6 +421,16 @@ def _window(length: int, overlap: int, device) -> Tensor:
     i = torch.arange(length, device=device, dtype=torch.float32)
     ramp = torch.minimum(i + 1, length - i) / (overlap + 1)
     return ramp.clamp(max=1.0)
+
+
+def _psnr_db(image: Tensor, reference: Tensor) -> float:
+    mse = float(torch.mean((image.double() - reference.double()) ** 2))
+    return math.inf if mse == 0 else 10 * math.log10(1.0 / mse)
+
+
+def _crop_setting(crop: int) -> str:
+    """A crop side as the user sets it: the parameter here, the option on the command line."""
+    return f"crop={crop} (--crop {crop} on the command line)"
 
 
 # -- input checks --------------------------------------------------------------------------------------------

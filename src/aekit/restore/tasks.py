@@ -106,6 +106,7 @@ class Task:
     keep_known: bool = False
     needs_colour: bool = False
     output_scale: Callable[[Settings], int] = lambda s: 1  # output size / observed size
+    baseline: str = "the input"  # what the network's input is to a user, beside its output
 
 
 def _noisy(clean: Tensor, s: Settings, gen: torch.Generator | None) -> Observed:
@@ -144,6 +145,7 @@ TASKS: dict[str, Task] = {
         observe=_noisy,
         prepare=lambda obs, s: obs.image,
         observed_channels=lambda c: c,
+        baseline="the noisy input",
     ),
     "colorize": Task(
         "grayscale -> colour (keeps the input's luminance, predicts the colour)",
@@ -153,6 +155,7 @@ TASKS: dict[str, Task] = {
         base="gray",
         keep_luma=True,
         needs_colour=True,
+        baseline="the grayscale input",
     ),
     "upscale": Task(
         "enlarge by scale (2, 3 or 4): corrects a bicubic enlargement",
@@ -160,6 +163,7 @@ TASKS: dict[str, Task] = {
         prepare=lambda obs, s: bicubic_up(obs.image, s.scale),
         observed_channels=lambda c: c,
         output_scale=lambda s: s.scale,
+        baseline="the bicubic enlargement",
     ),
     "inpaint": Task(
         "fill masked regions (mask: boxes or strokes while training; any mask when restoring)",
@@ -168,6 +172,7 @@ TASKS: dict[str, Task] = {
         observed_channels=lambda c: c,
         extra_inputs=1,
         keep_known=True,
+        baseline="the input with grey holes",
     ),
 }
 

@@ -155,8 +155,8 @@ function needModel(errorId) {
   if (state.model) return true;
   showError(
     errorId,
-    new ApiError("no autoencoder in the runs directory: train one with `aekit train --data digits --out RUNS/m.aek` " +
-      "or start the dashboard with --model FILE"),
+    new ApiError("no autoencoder found: train one with `aekit train --data digits --out m.aek` (its run goes into " +
+      "runs/, the folder the dashboard reads) or start the dashboard with --model FILE"),
   );
   return false;
 }
@@ -188,21 +188,29 @@ function renderRunsList() {
   const list = $("runs-list");
   list.replaceChildren();
   for (const run of state.runs) {
-    const cfg = run.config || {};
     const last = run.last || {};
     const loss = last.val_loss ?? last.loss;
-    const bits = [cfg.kind, cfg.data, cfg.code_size !== undefined ? `code ${cfg.code_size}` : null]
-      .filter((b) => b !== undefined && b !== null);
     const item = el(
       "button",
       { class: `run-item${run.name === state.run ? " selected" : ""}`, type: "button", "data-run": run.name },
       el("span", { class: "name", text: run.name }),
-      el("span", { class: `badge${run.live ? " live" : ""}`, text: run.live ? "live" : `${run.epochs} epochs` }),
-      el("span", { class: "meta", text: `${bits.join(" · ") || "no run.json"}${loss !== undefined ? ` · loss ${fmt(loss)}` : ""}` }),
+      el("span", { class: `badge${run.live ? " live" : ""}`, text: runState(run) }),
+      el("span", { class: "meta", text: `${run.label || "no run.json"}${loss !== undefined ? ` · loss ${fmt(loss)}` : ""}` }),
     );
     item.addEventListener("click", () => selectRun(run.name));
     list.append(item);
   }
+}
+
+// "live" while it writes; else how long it trained (epochs, or a codec's steps), and whether it never finished
+// (killed, failed, or a detector still busy: it writes nothing until its model).
+function runState(run) {
+  if (run.live) return "live";
+  const t = run.trained || {};
+  const n = t.steps !== undefined ? `${t.steps} steps` : t.epochs !== undefined ? `${t.epochs} epoch${t.epochs === 1 ? "" : "s"}` : "";
+  if (run.finished) return n || "finished";
+  if (!run.label) return n || "no metrics"; // a run from before run.json
+  return n ? `unfinished, ${n}` : "unfinished";
 }
 
 function selectRun(name) {
@@ -231,7 +239,7 @@ function renderRunConfig() {
 // run.json holds unix times and nulls for "the family's default"; show both as a person reads them.
 function configValue(key, value) {
   if (value === null) return "default";
-  if (typeof value === "number" && /started|time|updated/.test(key) && value > 1e9) {
+  if (typeof value === "number" && /started|finished|time|updated/.test(key) && value > 1e9) {
     return new Date(value * 1000).toLocaleString();
   }
   return typeof value === "object" ? JSON.stringify(value) : String(value);
@@ -304,8 +312,12 @@ function drawLossChart() {
   ctx.font = "12px system-ui, sans-serif";
   const rows = state.rows;
   if (rows.length === 0) {
+    const run = state.runs.find((r) => r.name === state.run);
+    const why = !run ? "no run selected"
+      : run.finished ? "no metrics.jsonl: this task trains without one (anomaly detectors, codecs)"
+        : "no metrics yet: waiting for the first epoch...";
     ctx.fillStyle = "#69727d";
-    ctx.fillText(state.run ? "no metrics yet: waiting for the first epoch..." : "no run selected", pad.l, H / 2);
+    ctx.fillText(why, pad.l, H / 2);
     return;
   }
   const { xKey, ys } = lossSeries(rows);
