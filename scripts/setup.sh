@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Sets up aekit in ./.venv on a fresh machine:  bash scripts/setup.sh [EXTRA]   (EXTRA: "test")
+# Sets up aekit with every extra ("all") in ./.venv on a fresh machine:  bash scripts/setup.sh [EXTRA]
+# (EXTRA: "test", installed on top of "all")
 # When the environment has no torch yet, the CPU build 2.13.0 goes in first: a plain "torch" requirement
 # would otherwise pull several GB of CUDA packages. An existing torch (e.g. a CUDA build) is kept.
 # With EXTRA "test" it also installs Debian's chromium when /usr/bin/chromium is missing: the dashboard's
@@ -12,11 +13,8 @@ py=.venv/bin/python
 if ! "$py" -c "import torch" 2>/dev/null; then
     "$py" -m pip install --quiet "torch==2.13.0"
 fi
-if [ -n "$extra" ]; then
-    "$py" -m pip install --quiet -e ".[$extra]"
-else
-    "$py" -m pip install --quiet -e .
-fi
+# "all": the dashboard, tables, plots and metrics extras on top of the core (see pyproject.toml)
+"$py" -m pip install --quiet -e ".[all${extra:+,$extra}]"
 if [ "$extra" = "test" ] && [ ! -x /usr/bin/chromium ]; then
     # A failure here only warns: every other test still runs, and the browser test then fails saying why.
     sudo=""

@@ -409,7 +409,7 @@ def test_npz_picks_x_then_x_test_then_x_train_or_the_key_given(tmp_path):
     single = write_bytes(tmp_path / "one.npz", npz_bytes(anything=np.arange(4)))
     np.testing.assert_array_equal(read_array(single), np.arange(4))
     several = write_bytes(tmp_path / "many.npz", npz_bytes(a=np.arange(2), b=np.arange(3)))
-    with pytest.raises(DataError, match="pick one with key="):
+    with pytest.raises(DataError, match="pick one with --key NAME"):
         read_array(several)
     with pytest.raises(DataError, match="only applies to .npz"):
         read_array(write_array(tmp_path / "a.npy", np.arange(3)), key="x")
@@ -427,8 +427,12 @@ def test_npz_becomes_a_dataset_by_its_key_names(tmp_path):
     np.testing.assert_array_equal(ds.y_test, np.arange(2))
     plain = load(write_bytes(tmp_path / "plain.npz", npz_bytes(x=np.zeros((4, 2)), y=np.arange(4))))
     assert plain.x_train.shape == (4, 2) and plain.x_test is None and len(plain.y_train) == 4
-    with pytest.raises(DataError, match="needs 'x_train'"):
-        load(write_bytes(tmp_path / "wrong.npz", npz_bytes(images=np.zeros((4, 2)))))
+    only = load(write_bytes(tmp_path / "only.npz", npz_bytes(images=np.zeros((4, 2)))))
+    assert only.x_train.shape == (4, 2)  # the only array is the data, whatever its name
+    odds = load(write_bytes(tmp_path / "odds.npz", npz_bytes(X=np.zeros((4, 2)), y=np.zeros((4, 1)))))
+    assert odds.x_train.shape == (4, 2) and odds.y_train.shape == (4,)  # ODDS: 'X', and labels as a column
+    with pytest.raises(DataError, match="needs 'x_train'.*--key NAME"):
+        load(write_bytes(tmp_path / "wrong.npz", npz_bytes(images=np.zeros((4, 2)), more=np.zeros(4))))
     with pytest.raises(DataError, match="x_train has 3 rows but y_train has 2"):
         load(write_bytes(tmp_path / "bad.npz", npz_bytes(x_train=np.zeros((3, 2)), y_train=np.arange(2))))
 

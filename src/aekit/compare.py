@@ -460,11 +460,9 @@ def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> Path:
 
 def scatter_2d(path: str | Path, codes: dict[str, np.ndarray], labels: np.ndarray | None = None) -> Path:
     """One panel per method: its (N, 2) codes as points, coloured by ``labels`` when given."""
-    from matplotlib.figure import Figure
-
     n = min(SCATTER_POINTS, len(next(iter(codes.values()))))
     shown = np.random.default_rng(0).permutation(len(next(iter(codes.values()))))[:n]  # an unbiased subset
-    fig = Figure(figsize=(5.0 * len(codes) + 1.0, 4.6), layout="constrained")
+    fig = report.figure(5.0 * len(codes) + 1.0, 4.6)
     axes = fig.subplots(1, len(codes), squeeze=False)[0]
     classes = None if labels is None else np.unique(labels)
     for ax, (name, z) in zip(axes, codes.items(), strict=True):
@@ -506,10 +504,8 @@ def _colour(i: int, n: int):
 
 def clustering_curve(path: str | Path, result: Comparison) -> Path:
     """NMI and ARI of k-means on each method's codes against code size."""
-    from matplotlib.figure import Figure
-
     sizes = [row.code_size for row in result.rows]
-    fig = Figure(figsize=(9.0, 3.6), layout="constrained")
+    fig = report.figure(9.0, 3.6)
     for ax, metric in zip(fig.subplots(1, 2), ("nmi", "ari"), strict=True):
         ax.plot(
             sizes,

@@ -33,3 +33,8 @@ class ArchiveError(DataError):
 class PosteriorCollapseWarning(UserWarning):
     """A VAE finished training with codes that say almost nothing about its inputs (KL to the prior ~ 0):
     its decoder ignores them, so its samples and reconstructions are all the same blurry average."""
+
+
+class DataRangeWarning(UserWarning):
+    """New data's values lie far from the range the model was trained on (e.g. digits scaled 0..16 given to
+    a model of 0..255 pixels): its outputs will be meaningless, often black pictures."""

@@ -265,11 +265,9 @@ _DRAW_RECONSTRUCTIONS: dict[bool, Callable[[Facts, np.ndarray], str]] = {
 
 def _profiles(path: Any, panels: Sequence[tuple[str, Mapping[str, np.ndarray]]]) -> Any:
     """Tables have no picture: one small panel per sample, one line per series over the feature index."""
-    from matplotlib.figure import Figure
-
     n_cols = min(4, len(panels))
     n_rows = math.ceil(len(panels) / n_cols)
-    fig = Figure(figsize=(3.0 * n_cols, 2.0 * n_rows + 0.4), layout="constrained")
+    fig = report.figure(3.0 * n_cols, 2.0 * n_rows + 0.4)
     axes = fig.subplots(n_rows, n_cols, squeeze=False)
     for ax, (title, series) in zip(axes.flat, panels, strict=False):
         for label, values in series.items():

@@ -66,6 +66,7 @@ def load_model(path: str | os.PathLike, kind: str = "autoencoder") -> tuple[Auto
 
 def _check_header(path: str | os.PathLike, doc: dict[str, Any], kind: str) -> Callable[[], nn.Module]:
     """Refuse a header this loader cannot use; return the builder of the network it describes."""
+    _import_applications()
     if doc.get("format") != FORMAT:
         raise ModelFileError(
             f"{path} is not an aekit model file (it holds {doc.get('format') or doc.get('kind')!r})."
@@ -85,6 +86,12 @@ def _check_header(path: str | os.PathLike, doc: dict[str, Any], kind: str) -> Ca
     if kind == "autoencoder":
         return check_autoencoder(doc)
     return _builder(doc["family"], doc["model_config"], registry)
+
+
+def _import_applications() -> None:
+    """Applications put their networks in NETWORKS when imported. Every loader imports them all before it
+    checks a header, so a file of any kind is recognised (and sent to its own loader) whatever opens it."""
+    from aekit.restore import network  # noqa: F401  (registers "restore-unet")
 
 
 def check_autoencoder(entry: dict[str, Any]) -> Callable[[], nn.Module]:

@@ -1,5 +1,8 @@
 """Reconstruction losses and regularisers, composed by name.
 
+A regulariser lives with the family that adds it (the sparsity penalties in ``aekit.models.sparse``, the
+VAE's KL on its ``DiagonalGaussian``); ``objective`` sums whatever ``model.regularizers`` returns.
+
 Every reconstruction loss is element-wise, so its mean is "per pixel / per feature" whatever the input
 shape. Given a learned log-scale (as a VAE has), MSE and L1 become the exact negative log-likelihood of a
 Gaussian and a Laplace distribution; BCE is already the Bernoulli one.
@@ -15,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from aekit.models.output import AEOutput
+from aekit.models.sparse import SPARSITY, kl_sparsity, l1_activity  # noqa: F401  (the sparse family's own)
 
 
 def _mse(logits: Tensor, recon: Tensor, target: Tensor, log_scale: Tensor | None) -> Tensor:
@@ -38,20 +42,6 @@ def _bce(logits: Tensor, recon: Tensor, target: Tensor, log_scale: Tensor | None
 
 ElementLoss = Callable[[Tensor, Tensor, Tensor, "Tensor | None"], Tensor]
 RECONSTRUCTION: dict[str, ElementLoss] = {"mse": _mse, "l1": _l1, "bce": _bce}
-
-
-def l1_activity(code: Tensor, rho: float) -> Tensor:
-    """Mean absolute code value: pushes most units to exactly zero."""
-    return code.abs().mean()
-
-
-def kl_sparsity(code: Tensor, rho: float) -> Tensor:
-    """sum_j KL(Bernoulli(rho) || Bernoulli(rho_hat_j)), rho_hat_j = unit j's mean activation in the batch."""
-    rho_hat = code.mean(dim=0).clamp(1e-6, 1 - 1e-6)  # (K,)
-    return (rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))).sum()
-
-
-SPARSITY: dict[str, Callable[[Tensor, float], Tensor]] = {"l1": l1_activity, "kl": kl_sparsity}
 
 
 def objective(model, out: AEOutput, target: Tensor) -> dict[str, Tensor]:

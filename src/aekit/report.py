@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from aekit.atomic import atomic_path, write_text_atomic
+from aekit.extras import require
 
 CELL_INCHES = 0.55  # one small image in a grid
 DPI = 110
@@ -85,10 +86,10 @@ def data_url(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
-def _figure(width: float, height: float):
-    from matplotlib.figure import Figure  # the Agg canvas is attached on savefig; no backend is chosen
-
-    return Figure(figsize=(width, height), layout="constrained")
+def figure(width: float, height: float):
+    """A matplotlib ``Figure`` (the Agg canvas is attached on savefig; no backend is chosen)."""
+    mpl = require("matplotlib.figure", "plots", "drawing figures")
+    return mpl.Figure(figsize=(width, height), layout="constrained")
 
 
 def _as_images(x: np.ndarray) -> np.ndarray:
@@ -137,7 +138,7 @@ def image_rows(path: str | Path, rows: Sequence[tuple[str, np.ndarray]], title: 
     grid = [_as_images(images) for _, images in rows]
     tiles = mosaic(grid)
     width = max(len(images) for images in grid) * CELL_INCHES
-    fig = _figure(1.3 + width, 0.2 + width * tiles.shape[0] / tiles.shape[1] + (0.3 if title else 0))
+    fig = figure(1.3 + width, 0.2 + width * tiles.shape[0] / tiles.shape[1] + (0.3 if title else 0))
     _show(fig, tiles, [label for label, _ in rows], grid[0].shape[1] + 1)
     if title:
         fig.suptitle(title, fontsize=10)
@@ -150,7 +151,7 @@ def image_grid(path: str | Path, images: np.ndarray, n_cols: int = 16, title: st
     grid = [images[i : i + n_cols] for i in range(0, len(images), n_cols)]
     tiles = mosaic(grid)
     width = min(n_cols, len(images)) * CELL_INCHES
-    fig = _figure(0.2 + width, 0.2 + width * tiles.shape[0] / tiles.shape[1] + (0.3 if title else 0))
+    fig = figure(0.2 + width, 0.2 + width * tiles.shape[0] / tiles.shape[1] + (0.3 if title else 0))
     _show(fig, tiles)
     if title:
         fig.suptitle(title, fontsize=10)
@@ -180,12 +181,12 @@ def loss_curves(
     to what its loss is (``loss_label``; "loss" when not given). Panels, not one shared axis, because the
     losses differ in kind (MSE, BCE, ELBO) and in scale.
     """
-    from matplotlib.ticker import MaxNLocator
-
     n = len(histories)
     n_cols = min(n, 3)
     n_rows = math.ceil(n / n_cols)
-    fig = _figure(3.3 * n_cols, 2.5 * n_rows)
+    fig = figure(3.3 * n_cols, 2.5 * n_rows)
+    from matplotlib.ticker import MaxNLocator  # after figure(), which says which extra is missing
+
     axes = fig.subplots(n_rows, n_cols, squeeze=False)
     for ax, (name, history) in zip(axes.flat, histories.items(), strict=False):
         epochs = [h["epoch"] for h in history]
@@ -229,7 +230,7 @@ def code_size_curve(
 
     ``baseline`` draws a horizontal line, e.g. the error of predicting the training mean for every sample.
     """
-    fig = _figure(5.5, 3.8)
+    fig = figure(5.5, 3.8)
     ax = fig.subplots()
     for (name, errors), marker in zip(curves.items(), "osd^v<>", strict=False):
         ax.plot(code_sizes, errors, marker=marker, label=name)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from aekit.cli.common import add_device_option, check_output, grid_zoom, load_estimator
+from aekit.cli.common import add_device_option, add_key_option, check_output, grid_zoom, load_estimator
 from aekit.cli.streaming import add_stream_options, apply_job, check_suffix
 from aekit.errors import DataError
 
@@ -51,9 +51,7 @@ def add_parser(subparsers) -> None:
         p.add_argument("model", help="model file written by 'aekit train' or AutoEncoder.save")
         p.add_argument("input", help=input_help)
         p.add_argument("-o", "--out", required=True, metavar="OUT", help=out_help)
-        p.add_argument(
-            "--key", help="which array to read from a .npz holding several (default: x, x_test, x_train)"
-        )
+        add_key_option(p)
         add_device_option(p)
         add_stream_options(p)
 

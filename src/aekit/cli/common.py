@@ -145,17 +145,58 @@ def load_estimator(path: str, device: str):
     return AutoEncoder.load(path, device=check_device(device))
 
 
-def read_samples(path: str, spec, key: str | None = None):
-    """The array in ``path`` (any file ``aekit.data.read_array`` reads); one sample gains a batch axis.
+KEY_HELP = (
+    "the array to read from a .npz or .mat file holding several (default: the only one, else x, X, "
+    "x_test or x_train)"
+)
 
-    A single PNG, or a 1-D row, has exactly the shape of one training sample: treat it as a batch of one.
+
+def add_key_option(parser: argparse.ArgumentParser, help: str = KEY_HELP) -> None:
+    """--key NAME, for every verb that reads arrays from a file (``open_input``)."""
+    parser.add_argument("--key", metavar="NAME", help=help)
+
+
+def open_input(
+    path: str,
+    key: str | None = None,
+    sample_shape: tuple[int, ...] | None = None,
+    allow_1d: bool = False,
+    preferred: tuple[str, ...] | None = None,
+):
+    """The one reader of every verb: a ``Source`` over the arrays in a file or folder, read row by row where
+    the format allows (.npy, uncompressed .npz, tables, image folders), else whole (one image, .mat,
+    a Fortran-order array).
+
+    ``key`` picks an array of a .npz/.mat; without it the only array, else the first of ``preferred``
+    (default: x, X, x_test, x_train). A file holding exactly one sample (a PNG, or one row) becomes a
+    batch of one. A 1-D array is refused unless ``allow_1d`` (a series of single values).
     """
-    from aekit.data import read_array
+    from aekit.data.files import IMAGE_SUFFIXES, existing_path, pick_key
+    from aekit.data.sources import ArraySource, npz_keys, open_source
 
-    x = read_array(path, key=key)
-    if tuple(x.shape) == tuple(spec.sample_shape):
-        x = x[None]
-    return x
+    p = existing_path(path)
+    if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES:  # one picture: small by nature
+        from aekit.data import read_array
+
+        if key is not None:
+            raise DataError(f"--key only applies to .npz and .mat files, and {p} is not one; leave it out")
+        return ArraySource(read_array(p)[None], name=p.name)
+    if preferred is not None and key is None and p.is_file() and p.suffix.lower() == ".npz":
+        key = pick_key(p, npz_keys(p), None, preferred)
+    source = open_source(p, key=key)
+    if sample_shape is not None and tuple(source.shape) == tuple(sample_shape):
+        return ArraySource(source.read_all()[None], name=source.name)
+    if source.ndim < 2 and not allow_1d:
+        raise DataError(
+            f"{p} holds a 1-D array of {len(source)} values; a batch needs one row per sample (2-D or more), "
+            "or exactly one sample's values"
+        )
+    return source
+
+
+def read_samples(path: str, spec, key: str | None = None):
+    """The samples in ``path`` as one array (``open_input``, read whole); one sample gains a batch axis."""
+    return open_input(path, key, tuple(spec.sample_shape)).read_all()
 
 
 def check_output(out: str, *inputs: str, option: str = "-o") -> Path:
@@ -214,33 +255,31 @@ def fit_settings(args: argparse.Namespace, device: str, run_dir: Path) -> dict[s
     return settings
 
 
-def training_split(source: str) -> Any:
-    """The training samples of a data set name or path (``aekit.data.load``)."""
+def training_split(source: str, key: str | None = None) -> Any:
+    """The training samples of a data set name or path (``aekit.data.load``), or with ``key`` that array
+    of the file (``open_input``)."""
     from aekit.data import load
 
+    if key is not None:
+        return open_input(source, key).read_all()
     ds = load(source)
     if ds.x_train is None or len(ds.x_train) == 0:
         raise DataError(f"data set {ds.name!r} has no training samples; give data with an x_train part")
     return ds.x_train
 
 
-def training_data(source: str) -> Any:
+def training_data(source: str, key: str | None = None) -> Any:
     """--data for an autoencoder: a file or folder ``aekit.data.sources`` reads row by row becomes a
     Source, which ``AutoEncoder.fit`` reads into memory when it fits the memory budget and lazily when
     not; a data set name (or any other file) is its training split in memory, as ``training_split``."""
     from aekit.data.datasets import DATASETS
-    from aekit.data.sources import can_open, npz_keys, open_source
+    from aekit.data.sources import can_open
 
     path = Path(source).expanduser()
     if source in DATASETS or not can_open(path):
-        return training_split(source)
-    key = None
-    if path.suffix.lower() == ".npz":  # a data set archive: its x_train (or x), as load() would take
-        keys = npz_keys(path)
-        key = next((k for k in ("x_train", "x") if k in keys), None)
-        if key is None and len(keys) != 1:
-            return training_split(source)  # its error names the arrays a data set needs
-    return open_source(path, key=key)
+        return training_split(source, key)
+    # a data set archive: its x_train (or x, X), as load() would take
+    return open_input(str(path), key, preferred=("x_train", "x", "X"))
 
 
 def stopped_early(history: list[dict[str, Any]], patience: int | None) -> bool:

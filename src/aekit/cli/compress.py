@@ -84,25 +84,19 @@ def run(args: argparse.Namespace) -> int:
 
 def load_codec(model: str) -> tuple[Any, str]:
     """(codec, the name archives record): a built-in name, else a codec file's absolute path."""
+    from aekit.codec import builtin
     from aekit.codec.codec import ImageCodec
 
     path = Path(model).expanduser()
     if not path.exists():
-        builtin = _builtin()
-        if builtin is not None and builtin.is_builtin(model):
+        if builtin.is_builtin(model):
             return ImageCodec.load(builtin.builtin_path(model), name=model), model
-        known = f" or a built-in name ({', '.join(builtin.BUILTIN_MODELS)})" if builtin is not None else ""
-        raise ModelFileError(f"no such codec file: {path}; give a codec file (.aek){known}")
+        raise ModelFileError(
+            f"no such codec file: {path}; give a codec file (.aek) or a built-in name "
+            f"({', '.join(builtin.BUILTIN_MODELS)})"
+        )
     codec = ImageCodec.load(path)
     return codec, codec.name_
-
-
-def _builtin():
-    try:
-        from aekit.codec import builtin
-    except ImportError:  # the built-in models ship separately from the codec itself
-        return None
-    return builtin
 
 
 # -- compress ----------------------------------------------------------------------------------------------

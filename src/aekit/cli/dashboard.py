@@ -13,6 +13,7 @@ from pathlib import Path
 
 from aekit.cli.common import note
 from aekit.errors import ConfigError, DataError
+from aekit.extras import require
 
 VERBS = ("dashboard",)
 
@@ -70,6 +71,8 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    for module in ("fastapi", "uvicorn", "python_multipart", "skimage"):
+        require(module, "dashboard", "aekit dashboard")
     runs = _runs_folder(args.runs)
     models = [_model_file(path) for path in args.model]
     _check_data(args.data)

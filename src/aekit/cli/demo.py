@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from aekit.extras import require
+
 VERBS = ("demo",)
 
 
@@ -26,5 +28,6 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from aekit.demo import run_demo
 
+    require("matplotlib", "plots", "aekit demo")  # its report is figures: say so before training
     run_demo(Path(args.out), quick=args.quick)
     return 0

@@ -13,6 +13,7 @@ from typing import Any
 
 from aekit.cli.common import (
     add_device_option,
+    add_key_option,
     check_output,
     fraction,
     non_negative_int,
@@ -21,6 +22,7 @@ from aekit.cli.common import (
 )
 from aekit.cli.streaming import add_stream_options
 from aekit.errors import DataError
+from aekit.extras import require
 
 VERBS = ("detect",)
 
@@ -54,7 +56,11 @@ def add_parser(subparsers) -> None:
     p.add_argument(
         "--labels", metavar="FILE", help="true labels (1 = anomaly): .npy/.csv/.npz, one per sample"
     )
-    p.add_argument("--key", help="the samples' array in an .npz file (default: x, X, x_test or x_train)")
+    add_key_option(
+        p,
+        "the samples' array in a .npz or .mat file (default: the only one, else x, X, x_test or "
+        "x_train; labels come from the matching y, y_test or y_train)",
+    )
     add_device_option(p)
     add_stream_options(p)
 
@@ -140,26 +146,23 @@ def _series_results(det, source, args):
 
 
 def open_data(path: str, key: str | None, series: bool = False) -> tuple[Any, Any]:
-    """A Source over the samples in ``path`` and their labels when the file has them (.npz 'y', a label
+    """A Source over the samples in ``path`` and their labels when the file has them (.npz/.mat 'y', a label
     column). Labels (one small number per sample) are read whole; the samples are read in chunks."""
-    from aekit.cli.streaming import open_input
-    from aekit.data.files import existing_path
+    from aekit.cli.common import open_input
+    from aekit.data.files import _label_vector, existing_path, pick_key, read_mat
 
     p = existing_path(path)
-    if p.is_dir() or p.suffix.lower() != ".npz":
-        if key is not None:
-            raise DataError(f"--key only applies to .npz files, and {p} is not one; leave it out")
-        source = open_input(str(p), None, allow_1d=series)
-        return source, _table_labels(p) if p.suffix.lower() in (".csv", ".parquet") else None
-    names = _npz_names(p)
-    name = key if key is not None else next((k for k in NPZ_KEYS if k in names), None)
-    if name not in names:
-        raise DataError(
-            f"{p} has arrays {', '.join(map(repr, names))} but no {key or 'x, X, x_test or x_train'!r}; "
-            "name the samples' array with --key"
-        )
+    suffix = "" if p.is_dir() else p.suffix.lower()
+    if suffix not in (".npz", ".mat"):
+        source = open_input(str(p), key, allow_1d=series)  # --key on any other file is refused there
+        return source, _table_labels(p) if suffix in (".csv", ".parquet") else None
+    names = _npz_names(p) if suffix == ".npz" else list(read_mat(p))
+    name = pick_key(p, names, key, NPZ_KEYS)
     label = NPZ_KEYS.get(name, "")
-    return open_input(str(p), name, allow_1d=series), _npz_member(p, label) if label in names else None
+    y = None
+    if label in names:
+        y = _npz_member(p, label) if suffix == ".npz" else read_mat(p)[label]
+    return open_input(str(p), name, allow_1d=series), _label_vector(y)
 
 
 def _npz_names(path: Path) -> list[str]:
@@ -180,12 +183,12 @@ def _npz_member(path: Path, name: str):
 
 def _table_labels(path: Path):
     """A table's 'label'/'y' column alone (the features are streamed), or None when it has none."""
-    import pandas as pd
-
     from aekit.data.files import LABEL_COLUMNS, _csv_has_header, _is_numeric
 
-    if path.suffix.lower() == ".parquet":
-        import pyarrow.parquet as pq
+    parquet = path.suffix.lower() == ".parquet"
+    pd = require("pandas", "tables", f"reading {'Parquet' if parquet else 'CSV'} tables")
+    if parquet:
+        pq = require("pyarrow.parquet", "tables", "reading Parquet tables")
 
         names = pq.ParquetFile(path).schema_arrow.names
         label = next((n for c in LABEL_COLUMNS for n in names if n.strip() == c), None)

@@ -10,9 +10,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from aekit.cli.common import add_device_option, check_device, check_output, epochs_or_auto, note, positive_int
+from aekit.cli.common import (
+    add_device_option,
+    add_key_option,
+    check_device,
+    check_output,
+    epochs_or_auto,
+    note,
+    positive_int,
+)
 from aekit.cli.streaming import add_stream_options, apply_job, check_suffix
 from aekit.errors import ConfigError, DataError
+from aekit.extras import require
 
 VERBS = ("embed", "compare")
 HOLDOUT = 0.2  # share of a data set without a test split that compare holds out for testing
@@ -47,9 +56,7 @@ def add_parser(subparsers) -> None:
     p.add_argument(
         "-o", "--out", required=True, metavar="OUT", help="codes file: .npy, .npz, .csv or .parquet"
     )
-    p.add_argument(
-        "--key", help="which array to read from a .npz holding several (default: x, x_test, x_train)"
-    )
+    add_key_option(p)
     p.add_argument(
         "--split",
         choices=SPLITS,
@@ -145,6 +152,7 @@ def _compare(args: argparse.Namespace) -> int:
     from aekit.data import load
     from aekit.models import FAMILIES
 
+    require("matplotlib", "plots", "aekit compare")  # its report is figures: say so before training
     if args.kind != "auto" and args.kind not in FAMILIES:  # before loading the data, which can take a while
         raise ConfigError(
             f"--kind {args.kind!r} is not a model family; choose auto or one of {', '.join(FAMILIES)}."

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from aekit.cli.common import (
     add_device_option,
+    add_key_option,
     check_output,
     grid_zoom,
     load_estimator,
@@ -74,9 +75,7 @@ def add_parser(subparsers) -> None:
     p.add_argument(
         "--index", type=non_negative_int, nargs=2, metavar=("I", "J"), help="samples I and J of the file"
     )
-    p.add_argument(
-        "--key", help="which array to read from a .npz holding several (default: x, x_test, x_train)"
-    )
+    add_key_option(p)
     p.add_argument(
         "--steps", type=positive_int, default=8, help="decoded steps, both ends included (default: 8)"
     )

@@ -10,11 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from aekit.cli.common import (
+    KEY_HELP,
     add_device_option,
+    add_key_option,
     console,
     fmt,
     load_estimator,
     note,
+    open_input,
     positive_int,
     stopped_early,
 )
@@ -74,6 +77,7 @@ def add_parser(subparsers) -> None:
     p.add_argument(
         "--data", required=True, help="a data set name (digits, mnist, fashion-mnist, cifar10) or a path"
     )
+    add_key_option(p, KEY_HELP + "; the array is then both the test data and PCA's training data")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.add_argument(
         "--iw-samples",
@@ -181,7 +185,12 @@ def _eval(args: argparse.Namespace) -> int:
 
     est = load_estimator(args.model, args.device)
     spec = est.spec_
-    ds = load(args.data)
+    if args.key is None:
+        ds = load(args.data)
+    else:  # one array of the file: no split to take
+        from aekit.data import Dataset
+
+        ds = Dataset(Path(args.data).stem, open_input(args.data, args.key).read_all())
     split = "test" if ds.x_test is not None and len(ds.x_test) else "train"
     train = check_like(ds.x_train, spec, "the model", what=f"{ds.name} training data")
     x = check_like(ds.x_test, spec, "the model", what=f"{ds.name} test data") if split == "test" else train

@@ -26,7 +26,7 @@ from aekit.cli import (
     restore,
     train,
 )
-from aekit.errors import AekitError
+from aekit.errors import AekitError, DataRangeWarning
 
 # Each module lists its verbs in VERBS, adds them in add_parser(subparsers) and runs them in run(args).
 # The order here is the order of 'aekit --help'.
@@ -76,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with warnings.catch_warnings(), threads.requested(getattr(args, "threads", None)):
             warnings.showwarning = _show_warning
+            # data read in chunks warns once per chunk: the user needs to hear it once per command
+            warnings.simplefilter("always", DataRangeWarning)
+            _ONCE_SHOWN.clear()
             return module.run(args)
     except AekitError as exc:
         _say("error", str(exc))
@@ -93,5 +96,13 @@ def _say(label: str, message: str) -> None:
     print(f"aekit: {label}: {text}", file=sys.stderr)
 
 
+_ONCE_PER_COMMAND = (DataRangeWarning,)
+_ONCE_SHOWN: set[type] = set()
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    if issubclass(category, _ONCE_PER_COMMAND):
+        if category in _ONCE_SHOWN:
+            return
+        _ONCE_SHOWN.add(category)
     _say("warning", str(message))

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from aekit.cli.common import add_device_option, check_output, load_estimator
 from aekit.errors import DataError, ModelFileError
+from aekit.extras import require
 
 VERBS = ("report",)
 
@@ -44,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
     from aekit.data import load
     from aekit.htmlreport import write_report
 
+    require("matplotlib", "plots", "aekit report")
     out = check_output(args.out, args.model, args.data)
     if out.suffix.lower() not in PAGE_SUFFIXES:
         raise DataError(f"-o {args.out}: the report is an HTML page; give a file name ending in .html")

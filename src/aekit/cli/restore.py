@@ -177,14 +177,15 @@ def _progress(total: int, enabled: bool):
 # -- training (aekit train --task denoise|colorize|upscale|inpaint) ---------------------------------------
 
 
-def training_images(source: str) -> Any:
-    """A folder of images as a list (their sizes may differ: the restorer cuts crops), else a data set."""
+def training_images(source: str, key: str | None = None) -> Any:
+    """A folder of images as a list (their sizes may differ: the restorer cuts crops), else a data set
+    (or with ``key``, that array of the file)."""
     from aekit.restore.images import image_files, read_image
 
     folder = Path(source).expanduser()
     if folder.is_dir():
         return [read_image(f) for f in image_files(folder)]
-    return training_split(source)
+    return training_split(source, key)
 
 
 def add_train_options(p: argparse.ArgumentParser) -> None:

@@ -18,13 +18,10 @@ import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from aekit.cli.common import positive_int
+from aekit.cli.common import open_input, positive_int  # noqa: F401 - open_input re-exported
 from aekit.errors import DataError
-
-if TYPE_CHECKING:
-    from aekit.data.sources import Source
 
 # float32 bytes of model input per chunk: amortises the calls and bounds the memory. A run's peak is a few
 # times this (the chunk, its scaled copy, the model's output and its conversion back; bench/streaming.py).
@@ -73,33 +70,8 @@ def chunk_rows(sample_shape: tuple[int, ...], requested: int | None = None) -> i
 # -- inputs -------------------------------------------------------------------------------------------------
 
 
-def open_input(
-    path: str, key: str | None, sample_shape: tuple[int, ...] | None = None, allow_1d: bool = False
-) -> Source:
-    """A ``Source`` over ``path``: row by row where the format allows, else read whole (one image).
-
-    A file holding exactly one sample (a PNG, or one row) becomes a batch of one, as ``read_samples`` does.
-    A 1-D array is refused unless ``allow_1d`` (a series of single values).
-    """
-    from aekit.data.files import IMAGE_SUFFIXES, existing_path
-    from aekit.data.sources import ArraySource, open_source
-
-    p = existing_path(path)
-    if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES:  # one picture: small by nature
-        from aekit.data import read_array
-
-        if key is not None:
-            raise DataError(f"--key only applies to .npz files, and {p} is not one; leave it out")
-        return ArraySource(read_array(p)[None], name=p.name)
-    source = open_source(p, key=key)
-    if sample_shape is not None and tuple(source.shape) == tuple(sample_shape):
-        return ArraySource(source.read_all()[None], name=source.name)
-    if source.ndim < 2 and not allow_1d:
-        raise DataError(
-            f"{p} holds a 1-D array of {len(source)} values; a batch needs one row per sample (2-D or more), "
-            "or exactly one sample's values"
-        )
-    return source
+# ``open_input`` lives in aekit.cli.common: the one reader of every verb, imported above for the verbs
+# that stream.
 
 
 # -- applying -----------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from typing import Any
 from aekit.cli import compress, detect, restore
 from aekit.cli.common import (
     add_device_option,
+    add_key_option,
     check_device,
     check_output,
     epochs_or_auto,
@@ -65,6 +66,7 @@ def add_parser(subparsers) -> None:
         help="a data set name (digits, mnist, fashion-mnist, cifar10) or a "
         "path to .npz/.npy/.csv/.parquet or a folder of images",
     )
+    add_key_option(p)
     p.add_argument("--out", required=True, metavar="OUT", help="model file to write, e.g. model.aek")
     p.add_argument(
         "--task",
@@ -211,7 +213,7 @@ def run(args: argparse.Namespace) -> int:
     world = _check_launch(args, device)
     if world > 1 and not is_main():
         args.quiet = True  # under torchrun rank 0 alone prints, and writes run.json and the model file
-    x = task.read(args.data)
+    x = task.read(args.data) if args.key is None else task.read(args.data, args.key)
     run_dir = Path(args.runs) / out.stem
     if not args.resume and (run_dir / CHECKPOINT).exists() and not args.quiet:
         note(f"starting a new run in {run_dir}, replacing the checkpoint there (--resume would continue it)")
@@ -245,7 +247,7 @@ def _check_launch(args: argparse.Namespace, device: str) -> int:
     Every process finds the same fault in a bad launch (same command, environment and machine), so rank 0
     alone reports it: one line, not one per process.
     """
-    from aekit.estimators.autoencoder import resolve_device
+    from aekit.device import resolve_device
     from aekit.training import distributed
 
     try:
@@ -390,7 +392,7 @@ class Task:
     """What ``aekit train --task NAME`` fits: the estimator, and how --data becomes its training input."""
 
     build: Callable[[argparse.Namespace, str, Path], Any]  # (options, device, run folder) -> estimator
-    read: Callable[[str], Any] = training_split  # --data -> what the estimator's fit takes
+    read: Callable[..., Any] = training_split  # (--data[, --key]) -> what the estimator's fit takes
     distributed: bool = True  # trains with the shared Trainer, so under torchrun too
     # options of RUN_ESSENTIALS it ignores: left out of run.json, where they would mislabel the run
     unused: tuple[str, ...] = ()

@@ -34,11 +34,6 @@ def is_builtin(name: str | Path) -> bool:
     return isinstance(name, str) and name in BUILTIN_MODELS
 
 
-def describe(name: str) -> str:
-    """One line about a built-in model (for ``--help`` and error messages)."""
-    return BUILTIN_MODELS[_known(name)][1]
-
-
 def builtin_path(name: str) -> Path:
     """The model file of built-in ``name``; ModelFileError if there is no such name or its file is missing."""
     path = WEIGHTS_DIR / BUILTIN_MODELS[_known(name)][0]

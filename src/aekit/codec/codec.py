@@ -34,6 +34,7 @@ from aekit.codec.network import DEFAULT_LAMBDAS, CodecNet, CodecNetConfig
 from aekit.codec.pixels import GROUPS, bin_edges, bin_values, group_map, subpixel_params, value_pmf_blocks
 from aekit.codec.refine import refine_latent
 from aekit.codec.training import estimate_bits, train_codec
+from aekit.device import resolve_device
 from aekit.errors import ConfigError, DataError, ModelFileError
 from aekit.inputs import image_list, seed_of
 
@@ -111,8 +112,6 @@ class ImageCodec(BaseEstimator):
     # -- training -------------------------------------------------------------------------------------------
     def fit(self, images: Any, y: Any = None) -> ImageCodec:
         """Train on 8-bit images: an array (N, H, W[, 3]) or a list of images of any sizes."""
-        from aekit.estimators.autoencoder import resolve_device
-
         pictures = [_as_uint8(im, f"image {i}") for i, im in enumerate(image_list(images))]
         counts = {p.shape[2] if p.ndim == 3 else 1 for p in pictures}
         if len(counts) > 1:

@@ -17,11 +17,15 @@ import numpy as np
 
 from aekit.atomic import atomic_path
 from aekit.errors import DataError
+from aekit.extras import require
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 LABEL_COLUMNS = ("label", "y")  # a table column with one of these names is the label, not a feature
-ACCEPTED = ".npy, .npz, .csv, .parquet, .png, .jpg, .jpeg files or a folder of PNG/JPEG images"
-NPZ_ARRAY_KEYS = ("x", "x_test", "x_train")  # read_array's pick from a multi-array .npz, in this order
+ACCEPTED = ".npy, .npz, .mat, .csv, .parquet, .png, .jpg, .jpeg files or a folder of PNG/JPEG images"
+# read_array's pick from a multi-array .npz (or .mat), in this order; ODDS benchmarks keep theirs as 'X'
+NPZ_ARRAY_KEYS = ("x", "X", "x_test", "x_train")
+# how to pick another array, said in every message about keys: the CLI option and the Python argument
+KEY_HINT = "pick one with --key NAME (key=NAME in Python)"
 
 # Pillow modes we read, and what each becomes. Alpha and palettes are flattened so that a folder
 # mixing them with plain files still stacks into one array; 16-bit and float modes are refused
@@ -52,18 +56,20 @@ class Dataset:
 
 
 def read_array(path: str | os.PathLike, key: str | None = None) -> np.ndarray:
-    """Read one array from a .npy/.npz/.csv/.parquet file, one PNG/JPEG image or a folder of them.
+    """Read one array from a .npy/.npz/.mat/.csv/.parquet file, one PNG/JPEG image or a folder of them.
 
-    From a .npz with several arrays, ``key`` picks one; without it the first of 'x', 'x_test',
-    'x_train' is taken. A table's 'label'/'y' column is left out. One image gives (H, W) or (H, W, 3);
-    a folder gives (N, H, W) or (N, H, W, 3), sorted by file name.
+    From a .npz (or .mat) with several arrays, ``key`` picks one; without it the only array, else the
+    first of 'x', 'X', 'x_test', 'x_train' is taken. A table's 'label'/'y' column is left out. One
+    image gives (H, W) or (H, W, 3); a folder gives (N, H, W) or (N, H, W, 3), sorted by file name.
     """
     p = existing_path(path)
     kind = _kind(p)
     if kind == ".npz":
         return _npz_array(p, key)
+    if kind == ".mat":
+        return _mat_array(p, key)
     if key is not None:
-        raise DataError(f"key={key!r} only applies to .npz files, and {p} is not one; leave key out")
+        raise DataError(f"--key {key} only applies to .npz and .mat files, and {p} is not one; leave it out")
     return _ARRAY_READERS.get(kind, lambda q: read_dataset(q).x_train)(p)
 
 
@@ -114,34 +120,88 @@ def npz_dataset(path: Path, name: str) -> Dataset:
     arrays = read_npz(path)
     if "x_train" in arrays:
         return Dataset(name, *(arrays.get(k) for k in ("x_train", "x_test", "y_train", "y_test")))
-    if "x" in arrays:
-        return Dataset(name, arrays["x"], y_train=arrays.get("y"))
+    return _xy_dataset(path, name, arrays)
+
+
+def _xy_dataset(path: Path, name: str, arrays: dict[str, np.ndarray]) -> Dataset:
+    for x in ("x", "X"):  # 'X' with 'y': the ODDS benchmarks' layout
+        if x in arrays:
+            return Dataset(name, _rows_in_c_order(arrays[x]), y_train=_label_vector(arrays.get("y")))
+    if len(arrays) == 1:
+        return Dataset(name, _rows_in_c_order(next(iter(arrays.values()))))
     raise DataError(
         f"{path} has arrays {_names(arrays)} but a data set needs 'x_train' (with optional 'x_test', "
-        "'y_train', 'y_test') or 'x' (with optional 'y'); re-save it under those names, "
-        "or read one array with read_array(path, key=...)"
+        "'y_train', 'y_test') or 'x'/'X' (with optional 'y'); re-save it under those names, "
+        f"or {KEY_HINT}"
     )
 
 
-def _npz_array(path: Path, key: str | None) -> np.ndarray:
-    def choose(keys: list[str]) -> list[str]:
-        if key is not None:
-            if key not in keys:
-                raise DataError(
-                    f"{path} has no array {key!r}; it has {_names(keys)}: pass one of those as key"
-                )
-            return [key]
-        if len(keys) == 1:
-            return keys
-        picked = next((k for k in NPZ_ARRAY_KEYS if k in keys), None)
-        if picked is None:
-            raise DataError(
-                f"{path} holds arrays {_names(keys)} and none is named {', '.join(NPZ_ARRAY_KEYS)}; "
-                "pick one with key=..."
-            )
-        return [picked]
+def _rows_in_c_order(x: np.ndarray) -> np.ndarray:
+    # Fortran-order arrays (MATLAB's, and numpy's transposes) would make every row read a strided gather
+    return np.ascontiguousarray(x) if x.ndim > 1 and not x.flags.c_contiguous else x
 
-    return next(iter(read_npz(path, choose).values()))
+
+def _label_vector(y: np.ndarray | None) -> np.ndarray | None:
+    """Labels as one value per sample: MATLAB saves a column (n, 1)."""
+    return y.reshape(-1) if y is not None and y.ndim == 2 and 1 in y.shape else y
+
+
+def _npz_array(path: Path, key: str | None) -> np.ndarray:
+    arrays = read_npz(path, lambda keys: [pick_key(path, keys, key)])
+    return _rows_in_c_order(next(iter(arrays.values())))
+
+
+def pick_key(path: Path, keys: list[str], key: str | None, preferred: Iterable[str] = NPZ_ARRAY_KEYS) -> str:
+    """The array of a .npz/.mat to read: ``key`` when given, else the only one, else the first of
+    ``preferred`` present; a DataError listing the keys when ``key`` is missing or the choice ambiguous."""
+    if key is not None:
+        if key not in keys:
+            raise DataError(f"--key {key}: {path} has no array {key!r}; it has {_names(keys)}")
+        return key
+    if len(keys) == 1:
+        return keys[0]
+    preferred = tuple(preferred)
+    picked = next((k for k in preferred if k in keys), None)
+    if picked is None:
+        raise DataError(
+            f"{path} holds arrays {_names(keys)} and none is named {', '.join(preferred)}; {KEY_HINT}"
+        )
+    return picked
+
+
+# -------------------------------------------------------------------------------------------- MATLAB .mat
+
+
+def read_mat(path: Path) -> dict[str, np.ndarray]:
+    """The numeric arrays of a MATLAB .mat file (v4 to v7.2, as ODDS ships its benchmarks), via SciPy."""
+    try:
+        from scipy.io import loadmat
+    except ImportError:  # pragma: no cover - scipy comes with scikit-learn
+        raise DataError(f"reading {path} needs SciPy (pip install scipy), or re-save it as .npz") from None
+    try:
+        loaded = loadmat(path)
+    except NotImplementedError:  # v7.3 files are HDF5
+        raise DataError(
+            f"{path} is a MATLAB v7.3 (HDF5) file, which aekit does not read; re-save it in MATLAB with "
+            "save(name, '-v7') or convert it to .npz"
+        ) from None
+    except (ValueError, OSError, TypeError) as e:
+        raise DataError(
+            f"{path} is not a readable MATLAB .mat file ({e}); re-save it or convert it to .npz"
+        ) from e
+    arrays = {
+        k: v
+        for k, v in loaded.items()
+        if not k.startswith("__") and isinstance(v, np.ndarray) and v.dtype.kind in "biuf"
+    }
+    if not arrays:
+        raise DataError(f"{path} holds no numeric arrays; save the data as a numeric matrix")
+    return arrays
+
+
+def _mat_array(path: Path, key: str | None) -> np.ndarray:
+    arrays = read_mat(path)
+    return _rows_in_c_order(arrays[pick_key(path, list(arrays), key)])
 
 
 def _read_npy(path: Path) -> np.ndarray:
@@ -176,7 +236,7 @@ def _names(keys: Iterable[str]) -> str:
 
 
 def _read_csv(path: Path) -> Dataset:
-    import pandas as pd  # pandas costs ~0.3 s to import; only tables need it
+    pd = require("pandas", "tables", "reading CSV tables")  # imported here: ~0.3 s that only tables need
 
     try:
         frame = pd.read_csv(path, header=0 if _csv_has_header(path) else None)
@@ -188,7 +248,8 @@ def _read_csv(path: Path) -> Dataset:
 
 
 def _read_parquet(path: Path) -> Dataset:
-    import pandas as pd
+    pd = require("pandas", "tables", "reading Parquet tables")
+    require("pyarrow", "tables", "reading Parquet tables")  # pandas' engine for it
 
     try:
         frame = pd.read_parquet(path)
@@ -299,6 +360,7 @@ def _describe(image: np.ndarray) -> str:
 _DATASET_READERS: dict[str, Callable[[Path], Dataset]] = {
     ".npy": lambda p: Dataset(p.stem, _read_npy(p)),
     ".npz": lambda p: npz_dataset(p, p.stem),
+    ".mat": lambda p: _xy_dataset(p, p.stem, read_mat(p)),
     ".csv": _read_csv,
     ".parquet": _read_parquet,
     "folder": lambda p: Dataset(p.name, _read_folder(p)),
@@ -343,7 +405,10 @@ def _write_npz(tmp: Path, arr: np.ndarray) -> None:
 
 
 def _frame(arr: np.ndarray, suffix: str):
-    import pandas as pd
+    what = f"writing {'Parquet' if suffix == '.parquet' else 'CSV'} tables"
+    pd = require("pandas", "tables", what)
+    if suffix == ".parquet":
+        require("pyarrow", "tables", what)  # pandas' engine for it
 
     from aekit.data.writers import table_columns
 

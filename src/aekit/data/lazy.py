@@ -107,8 +107,13 @@ def streaming_spec(source: Source, scaling: str, loss: str) -> DataSpec:
     _check_source(source)
     dtype = spec_dtype(source.dtype)
     shape = tuple(int(s) for s in source.sample_shape)
-    if dtype == "uint8" and scaling == "auto":
-        return DataSpec(shape, dtype, "divide255")  # no statistics needed: uint8 is finite and bounded
+    if dtype == "uint8" and scaling == "auto":  # no per-feature statistics: uint8 is finite and bounded
+        spec = DataSpec(shape, dtype, "divide255")
+        lo, hi = 255, 0  # the range alone, which new data is checked against (aekit.data.scaling.conform)
+        for x in source.iter_chunks(max(1, STATS_CHUNK_BYTES // max(1, source.row_bytes))):
+            lo, hi = min(lo, int(x.min())), max(hi, int(x.max()))
+        spec.low, spec.high = float(lo), float(hi)
+        return spec
     stats = _Stats(int(np.prod(shape)))
     chunk = max(1, STATS_CHUNK_BYTES // (8 * stats.features))
     for start, x in _enumerate_chunks(source, chunk):
@@ -132,6 +137,7 @@ def streaming_spec(source: Source, scaling: str, loss: str) -> DataSpec:
         spec.offset = stats.low.tolist()
         spec.scale = np.where(spread > 1e-12, spread, 1.0).tolist()
     spec.unit_range = scaling == "none" and lo >= 0 and hi <= 1
+    spec.low, spec.high = lo, hi
     return spec
 
 

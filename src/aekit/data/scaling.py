@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from aekit.errors import DataError
+from aekit.errors import DataError, DataRangeWarning
 
 SCALINGS = ("auto", "standard", "robust", "minmax", "none")
 # What a fitted spec holds: "auto" resolved, uint8 data as "divide255"; the first three keep per-feature
@@ -36,6 +36,10 @@ class DataSpec:
     offset: list[float] = field(default_factory=list)  # per feature: model value = (x - offset) / scale
     scale: list[float] = field(default_factory=list)
     unit_range: bool = False  # "none" scaling on data already in [0, 1]
+    # the training data's smallest and largest value, in the user's units (None in files from before 0.x,
+    # where ``training_range`` derives them from the scaling when it can)
+    low: float | None = None
+    high: float | None = None
 
     @property
     def is_image(self) -> bool:
@@ -59,8 +63,23 @@ class DataSpec:
         """Range of the scaled values the model sees, when bounded (used to clip noise, pick outputs)."""
         return (0.0, 1.0) if self.scaling in ("divide255", "minmax") or self.unit_range else (None, None)
 
+    @property
+    def training_range(self) -> tuple[float, float] | None:
+        """The training data's (min, max) in the user's units: stored, else derived from the scaling
+        (older files), else None (standard/robust scaling saved without it)."""
+        if self.low is not None and self.high is not None:
+            return self.low, self.high
+        if self.scaling == "divide255":
+            return 0.0, 255.0
+        if self.unit_range:
+            return 0.0, 1.0
+        if self.scaling == "minmax" and self.offset:
+            lo = np.asarray(self.offset, np.float64)
+            return float(lo.min()), float((lo + np.asarray(self.scale, np.float64)).max())
+        return None
+
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d = {
             "sample_shape": list(self.sample_shape),
             "dtype": self.dtype,
             "scaling": self.scaling,
@@ -68,6 +87,9 @@ class DataSpec:
             "scale": self.scale,
             "unit_range": self.unit_range,
         }
+        if self.low is not None and self.high is not None:
+            d["low"], d["high"] = self.low, self.high
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DataSpec:
@@ -79,6 +101,8 @@ class DataSpec:
             list(d["offset"]),
             list(d["scale"]),
             bool(d.get("unit_range", False)),
+            d.get("low"),
+            d.get("high"),
         )
         spec.validate()
         return spec
@@ -112,6 +136,12 @@ class DataSpec:
                 )
             if name == "scale" and self.scaling in PER_FEATURE and not values.all():
                 raise DataError("data scale values must be non-zero: they divide the data.")
+        bounds = (self.low, self.high)
+        if bounds != (None, None) and not (
+            all(isinstance(b, int | float) and not isinstance(b, bool) and math.isfinite(b) for b in bounds)
+            and self.low <= self.high
+        ):
+            raise DataError(f"data low/high must be two finite numbers, low <= high; got {list(bounds)}.")
 
     # -- conversions --------------------------------------------------------------------------------------
     def to_model(self, x: np.ndarray) -> np.ndarray:
@@ -263,11 +293,15 @@ def fit_spec(x: np.ndarray, scaling: str, loss: str) -> DataSpec:
         spec.offset = lo_f.tolist()
         spec.scale = np.where(hi_f - lo_f > 1e-12, hi_f - lo_f, 1.0).tolist()
     spec.unit_range = scaling == "none" and lo >= 0 and hi <= 1
+    spec.low, spec.high = lo, hi
     return spec
 
 
-def check_like(x: Any, spec: DataSpec, estimator: str, what: str = "X") -> np.ndarray:
-    """Check new data against the training data's shape, with scikit-learn's wording for feature counts."""
+def check_like(
+    x: Any, spec: DataSpec, estimator: str, what: str = "X", outliers_expected: bool = False
+) -> np.ndarray:
+    """Check new data against the training data's shape, with scikit-learn's wording for feature counts,
+    and bring it to the training data's units (``conform``)."""
     arr = check_array(x, what)
     got = tuple(arr.shape[1:])
     if got != spec.sample_shape:
@@ -281,4 +315,53 @@ def check_like(x: Any, spec: DataSpec, estimator: str, what: str = "X") -> np.nd
             f"{what} has samples of shape {got}, but the model was trained on samples of shape "
             f"{spec.sample_shape}. Resize or reshape the data to match."
         )
-    return arr
+    return conform(arr, spec, what, outliers_expected)
+
+
+# New data is "far" from the training range when more than FAR_SHARE of its values lie more than one
+# training span beyond it (a few outliers are data, not a scale mistake), and "squeezed" (images only)
+# when its own span is under 1/8 of the training span: 0..16 digits given to a model of 0..255 pixels.
+# Tables are not checked for squeezing: one row spans far less than the whole training set and is fine.
+FAR_SPANS = 1.0
+FAR_SHARE = 0.01
+SQUEEZED = 1 / 8
+
+
+def conform(x: np.ndarray, spec: DataSpec, what: str = "X", outliers_expected: bool = False) -> np.ndarray:
+    """``x`` (checked) brought to the training data's units where that is unambiguous, else a warning.
+
+    8-bit data for a model trained on values in [0, 1] is divided by 255, and floats in [0, 1] for a model
+    trained on 8-bit images are multiplied by 255 (a new float array; the user's is never touched).
+    Data still far from the training range gets one DataRangeWarning saying both ranges and the fix;
+    ``outliers_expected`` (anomaly detection) leaves out the "far" check, since anomalies are exactly that.
+    """
+    known = spec.training_range
+    if known is None or x.size == 0:
+        return x
+    t_lo, t_hi = known
+    lo, hi = float(x.min()), float(x.max())
+    if x.dtype == np.uint8 and spec.dtype != "uint8" and t_lo >= 0 and t_hi <= 1 and hi > 1:
+        x, lo, hi = x.astype(np.float32) / np.float32(255), lo / 255, hi / 255
+    elif x.dtype.kind == "f" and spec.scaling == "divide255" and t_hi > 127 and lo >= 0 and 0 < hi <= 1:
+        x, lo, hi = x.astype(np.float32) * np.float32(255), lo * 255, hi * 255
+    span = max(t_hi - t_lo, 1e-12)
+    low_end, high_end = t_lo - FAR_SPANS * span, t_hi + FAR_SPANS * span
+    far = (
+        not outliers_expected
+        and (lo < low_end or hi > high_end)
+        and np.count_nonzero((x < low_end) | (x > high_end)) > FAR_SHARE * x.size
+    )
+    squeezed = spec.is_image and 0 < hi - lo < SQUEEZED * span
+    if far or squeezed:
+        trained = "8-bit images" if spec.scaling == "divide255" else "data"
+        fix = f"rescale it to {t_lo:.4g}..{t_hi:.4g} as in training"
+        if squeezed and lo >= 0 and t_lo >= 0:
+            fix += f" (e.g. x * {t_hi / hi:.3g})"
+        warnings.warn(
+            f"{what} has values from {lo:.4g} to {hi:.4g}, but the model was trained on {trained} from "
+            f"{t_lo:.4g} to {t_hi:.4g}, so its outputs will be meaningless; {fix}, or train a model on data "
+            "like this.",
+            DataRangeWarning,
+            stacklevel=3,
+        )
+    return x

@@ -26,14 +26,19 @@ from aekit.data.files import (
     _IMAGE_MODES,
     IMAGE_SUFFIXES,
     LABEL_COLUMNS,
-    NPZ_ARRAY_KEYS,
     _csv_has_header,
+    _mat_array,
     _read_image,
+    _read_npy,
+    _rows_in_c_order,
     existing_path,
+    pick_key,
+    read_npz,
 )
 from aekit.errors import DataError
+from aekit.extras import require
 
-LAZY_FORMATS = ".npy, .npz, .csv, .parquet or a folder of PNG/JPEG images"
+LAZY_FORMATS = ".npy, .npz, .mat, .csv, .parquet or a folder of PNG/JPEG images"
 CSV_INDEX_ROWS = 4096  # a CSV is indexed every this many rows: a read parses at most this many extra rows
 
 
@@ -144,10 +149,7 @@ class NpySource(Source):
                 f"{self.name} holds a single number, not an array of samples; save an array of rows"
             )
         if fortran and len(shape) > 1:
-            raise DataError(
-                f"{self.name} is stored in Fortran (column-major) order, so its rows are not contiguous "
-                "and cannot be read one at a time; re-save it with np.save(path, np.ascontiguousarray(x))"
-            )
+            raise _ColumnMajor(self.name)
         self.dtype, self._rows, self.sample_shape = dtype, int(shape[0]), tuple(int(s) for s in shape[1:])
         size = path.stat().st_size
         if base == 0 and self._offset + self.nbytes > size:
@@ -173,6 +175,18 @@ class NpySource(Source):
         finally:
             os.close(fd)
         return out
+
+
+class _ColumnMajor(DataError):
+    """A Fortran-order array: its rows are not contiguous, so it is read whole instead (``_row_major``)."""
+
+
+def _row_major(open_lazily: Callable[[], Source], read_whole: Callable[[], np.ndarray], name: str) -> Source:
+    """The lazy source, or for a Fortran-order array (MATLAB's habit) the array read whole in C order."""
+    try:
+        return open_lazily()
+    except _ColumnMajor:
+        return ArraySource(_rows_in_c_order(read_whole()), name=name)
 
 
 def _pread_into(fd: int, view: memoryview, offset: int) -> None:
@@ -212,6 +226,13 @@ def _is_real(dtype: np.dtype) -> bool:
 
 
 def _open_npz(path: Path, key: str | None) -> Source:
+    def read_whole() -> np.ndarray:
+        return read_npz(path, lambda keys: [pick_key(path, keys, key)]).popitem()[1]
+
+    return _row_major(lambda: _open_npz_lazily(path, key), read_whole, path.name)
+
+
+def _open_npz_lazily(path: Path, key: str | None) -> Source:
     try:
         with zipfile.ZipFile(path) as zf:
             members = {i.filename[:-4]: i for i in zf.infolist() if i.filename.endswith(".npy")}
@@ -239,21 +260,7 @@ def npz_keys(path: str | os.PathLike) -> list[str]:
 
 
 def _npz_key(path: Path, keys: list[str], key: str | None) -> str:
-    if key is not None:
-        if key not in keys:
-            raise DataError(
-                f"{path} has no array {key!r}; it has {', '.join(map(repr, keys))}: pass one of those"
-            )
-        return key
-    if len(keys) == 1:
-        return keys[0]
-    picked = next((k for k in NPZ_ARRAY_KEYS if k in keys), None)
-    if picked is None:
-        raise DataError(
-            f"{path} holds arrays {', '.join(map(repr, keys)) or 'none'} and none is named "
-            f"{', '.join(NPZ_ARRAY_KEYS)}; pick one with key=..."
-        )
-    return picked
+    return pick_key(path, keys, key)
 
 
 class CompressedNpzSource(Source):
@@ -266,10 +273,12 @@ class CompressedNpzSource(Source):
         self.path, self.key, self.name = path, key, f"{path.name}[{key!r}]"
         with self._open() as f:
             shape, fortran, dtype = _npy_header(f, self.name)
-        if len(shape) == 0 or (fortran and len(shape) > 1):
+        if len(shape) == 0:
             raise DataError(
-                f"{self.name} is not an array of rows in C order; re-save it with np.save as .npy"
+                f"{self.name} holds a single number, not an array of samples; save an array of rows"
             )
+        if fortran and len(shape) > 1:
+            raise _ColumnMajor(self.name)
         self.dtype, self._rows, self.sample_shape = dtype, int(shape[0]), tuple(int(s) for s in shape[1:])
 
     @contextlib.contextmanager
@@ -310,7 +319,7 @@ class ParquetSource(Source):
     """A Parquet table: rows are found by row group; a 'label'/'y' column is left out, as in read_array."""
 
     def __init__(self, path: Path):
-        import pyarrow.parquet as pq
+        pq = require("pyarrow.parquet", "tables", "reading Parquet tables")
 
         self.path, self.name = path, path.name
         try:
@@ -370,7 +379,7 @@ class CsvSource(Source):
     A 'label'/'y' column is left out; values come as float64 (a later block may hold decimals)."""
 
     def __init__(self, path: Path):
-        import pandas as pd
+        pd = require("pandas", "tables", "reading CSV tables")
 
         self.path, self.name = path, path.name
         self._header = _csv_has_header(path)
@@ -557,8 +566,9 @@ def source_kind(path: Path) -> str:
 
 
 _OPENERS: dict[str, Callable[[Path, str | None], Source]] = {
-    ".npy": lambda p, key: NpySource(p),
+    ".npy": lambda p, key: _row_major(lambda: NpySource(p), lambda: _read_npy(p), p.name),
     ".npz": _open_npz,
+    ".mat": lambda p, key: ArraySource(_mat_array(p, key), name=p.name),  # MATLAB files are read whole
     ".parquet": lambda p, key: ParquetSource(p),
     ".csv": lambda p, key: CsvSource(p),
     "folder": lambda p, key: ImageFolderSource(p),
@@ -574,8 +584,8 @@ def open_source(path: str | os.PathLike, key: str | None = None) -> Source:
         raise DataError(
             f"cannot read {p} row by row: unknown type {p.suffix or '(none)'!r}; aekit reads {LAZY_FORMATS}"
         )
-    if key is not None and kind != ".npz":
-        raise DataError(f"key={key!r} only applies to .npz files, and {p} is not one; leave key out")
+    if key is not None and kind not in (".npz", ".mat"):
+        raise DataError(f"--key {key} only applies to .npz and .mat files, and {p} is not one; leave it out")
     return opener(p, key)
 
 

@@ -24,6 +24,7 @@ import numpy as np
 
 from aekit.atomic import atomic_path
 from aekit.errors import DataError
+from aekit.extras import require
 
 Fields = Mapping[str, np.ndarray]
 
@@ -230,6 +231,7 @@ class CsvWriter(Writer):
     suffix = ".csv"
 
     def __init__(self, path: str | os.PathLike) -> None:
+        require("pandas", "tables", "writing CSV tables")  # before the temporary file is made
         super().__init__(path)
         self._file = open(self.tmp, "w", newline="", encoding="utf-8")  # noqa: SIM115
 
@@ -260,6 +262,8 @@ class ParquetWriter(Writer):
     suffix = ".parquet"
 
     def __init__(self, path: str | os.PathLike) -> None:
+        for module in ("pandas", "pyarrow"):
+            require(module, "tables", "writing Parquet tables")
         super().__init__(path)
         self._writer = None
 

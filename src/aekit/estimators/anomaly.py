@@ -32,8 +32,9 @@ from sklearn.utils.validation import check_is_fitted
 
 from aekit import threads
 from aekit.data.scaling import DataSpec, check_array
+from aekit.device import resolve_device
 from aekit.errors import ConfigError, DataError, ModelFileError
-from aekit.estimators.autoencoder import AutoEncoder, resolve_device
+from aekit.estimators.autoencoder import AutoEncoder
 from aekit.estimators.windows import check_series, sliding_windows, spread_scores
 
 FORMAT = "aekit-detector"
@@ -347,7 +348,8 @@ class AnomalyDetector(BaseEstimator):
             code = out.posterior.mean if out.posterior is not None else out.code  # (B, K)
             return torch.cat([score(model, out, batch)[:, None], code.flatten(1)], dim=1)  # (B, 1 + K)
 
-        result = member._apply(both, member._scaled(rows)).astype(np.float64)
+        # anomalies are values far outside the training range: no DataRangeWarning for them
+        result = member._apply(both, member._scaled(rows, outliers_expected=True)).astype(np.float64)
         return result[:, 0], result[:, 1:]
 
     def _member_score(self, k: int, raw: np.ndarray, codes: np.ndarray) -> np.ndarray:

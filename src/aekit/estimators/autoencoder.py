@@ -17,6 +17,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from aekit import threads
 from aekit.data.scaling import DataSpec, check_array, check_like, fit_spec
+from aekit.device import resolve_device
 from aekit.errors import ConfigError, DataError, PosteriorCollapseWarning
 
 PREDICT_BATCH = 1024
@@ -36,19 +37,6 @@ IW_SAMPLES = 100
 # and more after a few epochs; collapsed ones (beta 20) fall to about 0.02.
 COLLAPSE_KL_NATS = 0.1
 COLLAPSE_ROWS = 2048  # samples the KL is measured on, before and after training
-
-
-def resolve_device(device: str) -> str:
-    """'auto' picks cuda, then Apple's mps, then the CPU."""
-    import torch
-
-    if device != "auto":
-        return device
-    if torch.cuda.is_available():
-        return "cuda"
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
 
 
 class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -348,12 +336,13 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
                 chunks.append(fn(batch)[:n].cpu().numpy())
         return np.concatenate(chunks)
 
-    def _scaled(self, X: Any) -> np.ndarray:
+    def _scaled(self, X: Any, outliers_expected: bool = False) -> np.ndarray:
         check_is_fitted(self)
         source = _source_of(X)
         if source is not None:  # a path or Source where only an array will do: read it whole
             X = source.read_all()
-        return self.spec_.to_model(check_like(X, self.spec_, type(self).__name__))
+        checked = check_like(X, self.spec_, type(self).__name__, outliers_expected=outliers_expected)
+        return self.spec_.to_model(checked)
 
     def _map(self, fn, X: Any, finish=lambda y: y) -> np.ndarray:
         """``finish(_apply(fn, scaled X))``; a path or Source goes chunk by chunk, so only the results are

@@ -7,7 +7,6 @@ from aekit.models.conv import ConvAutoEncoder
 from aekit.models.dense import DenseAutoEncoder
 from aekit.models.sparse import SparseAutoEncoder
 from aekit.models.vae import VariationalAutoEncoder
-from aekit.restore.network import RestorationUNet
 
 FAMILIES: dict[str, type[AutoEncoderModel]] = {
     "dense": DenseAutoEncoder,
@@ -16,11 +15,10 @@ FAMILIES: dict[str, type[AutoEncoderModel]] = {
     "vae": VariationalAutoEncoder,
 }
 
-# Image-to-image networks (aekit.restore): saved in the same model files, but with no code to encode to,
-# so they are listed apart and no AutoEncoder ever builds one.
-NETWORKS: dict[str, type[nn.Module]] = {
-    "restore-unet": RestorationUNet,
-}
+# Image-to-image networks: saved in the same model files, but with no code to encode to, so they are listed
+# apart and no AutoEncoder ever builds one. Each application adds its own when imported (aekit.restore.network
+# adds "restore-unet"), so this layer knows none of them; aekit.io imports them before reading a file.
+NETWORKS: dict[str, type[nn.Module]] = {}
 
 
 def family_of(model: nn.Module) -> str:

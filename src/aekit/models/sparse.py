@@ -6,17 +6,31 @@ weight * sum_j KL(rho || mean activation of unit j) (Ng, "Sparse autoencoder", C
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
 import torch
 from torch import Tensor
 
-from aekit import losses
 from aekit.errors import ConfigError
 from aekit.models.base import AutoEncoderModel
 from aekit.models.config import Backbone, ModelConfig
 from aekit.models.output import AEOutput
+
+
+def l1_activity(code: Tensor, rho: float) -> Tensor:
+    """Mean absolute code value: pushes most units to exactly zero."""
+    return code.abs().mean()
+
+
+def kl_sparsity(code: Tensor, rho: float) -> Tensor:
+    """sum_j KL(Bernoulli(rho) || Bernoulli(rho_hat_j)), rho_hat_j = unit j's mean activation in the batch."""
+    rho_hat = code.mean(dim=0).clamp(1e-6, 1 - 1e-6)  # (K,)
+    return (rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))).sum()
+
+
+SPARSITY: dict[str, Callable[[Tensor, float], Tensor]] = {"l1": l1_activity, "kl": kl_sparsity}
 
 
 @dataclass
@@ -44,5 +58,5 @@ class SparseAutoEncoder(AutoEncoderModel):
         return torch.sigmoid(code) if self.config.sparsity == "kl" else code
 
     def regularizers(self, out: AEOutput) -> dict[str, Tensor]:
-        penalty = losses.SPARSITY[self.config.sparsity](out.code, self.config.rho)
+        penalty = SPARSITY[self.config.sparsity](out.code, self.config.rho)
         return {"sparsity": self.config.sparsity_weight * penalty}

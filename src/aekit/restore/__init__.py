@@ -1,7 +1,8 @@
 """Image restoration: denoise, colorize, upscale and inpaint with networks trained on clean images only.
 
-``from aekit.restore import ImageRestorer``. The estimator is imported on first use because
-``aekit.models`` lists this package's network for model files, and the estimator imports the file layer.
+``from aekit.restore import ImageRestorer``. The estimator (torch, scikit-learn) is imported on first use,
+so the image helpers in ``aekit.restore.images`` stay light. The network registers itself in
+``aekit.models.registry.NETWORKS`` when ``aekit.restore.network`` is imported.
 """
 
 __all__ = ["ImageRestorer", "psnr", "ssim"]

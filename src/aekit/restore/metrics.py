@@ -1,9 +1,10 @@
-"""Image quality metrics, from scikit-image (a maintained implementation, not our own)."""
+"""Image quality metrics, from scikit-image (a maintained implementation, not our own): extra 'metrics'."""
 
 from __future__ import annotations
 
 import numpy as np
-from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+from aekit.extras import require
 
 
 def _pair(reference: np.ndarray, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
@@ -16,20 +17,24 @@ def _pair(reference: np.ndarray, image: np.ndarray) -> tuple[np.ndarray, np.ndar
     return a.astype(np.float64), b.astype(np.float64), data_range
 
 
+def _skimage():
+    return require("skimage.metrics", "metrics", "aekit.restore.psnr and ssim")
+
+
 def psnr(reference: np.ndarray, image: np.ndarray) -> float:
     """Peak signal-to-noise ratio in dB over all pixels and channels (uint8: peak 255; float: peak 1)."""
-    a, b, data_range = _pair(reference, image)
+    metrics, (a, b, data_range) = _skimage(), _pair(reference, image)
     if np.array_equal(a, b):  # skimage would divide by zero (and warn) on its way to the same answer
         return float("inf")
-    return float(peak_signal_noise_ratio(a, b, data_range=data_range))
+    return float(metrics.peak_signal_noise_ratio(a, b, data_range=data_range))
 
 
 def ssim(reference: np.ndarray, image: np.ndarray) -> float:
     """Structural similarity (Wang et al. 2004), Gaussian-weighted as in the paper; mean over channels."""
-    a, b, data_range = _pair(reference, image)
+    metrics, (a, b, data_range) = _skimage(), _pair(reference, image)
     channel_axis = -1 if a.ndim == 3 else None
     return float(
-        structural_similarity(
+        metrics.structural_similarity(
             a,
             b,
             data_range=data_range,

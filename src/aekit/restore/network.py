@@ -13,6 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from aekit.errors import ConfigError
+from aekit.models.registry import NETWORKS
 
 # ITU-R BT.601 luma, the weights Pillow's convert("L") uses: the "grayscale image" of a colour one.
 LUMA = (0.299, 0.587, 0.114)
@@ -147,3 +148,7 @@ class RestorationUNet(nn.Module):
 
     def regularizers(self, out: RestoredOutput) -> dict[str, Tensor]:
         return {}
+
+
+# Model files name their network by this key; aekit.io imports this module before it reads one.
+NETWORKS["restore-unet"] = RestorationUNet

@@ -22,8 +22,8 @@ from sklearn.utils.validation import check_is_fitted
 from torch import Tensor
 
 from aekit import threads
+from aekit.device import resolve_device
 from aekit.errors import ConfigError, DataError, ModelFileError
-from aekit.estimators.autoencoder import resolve_device
 from aekit.inputs import image_list, seed_of
 from aekit.restore.network import RestorationNetConfig, RestorationUNet, luma
 from aekit.restore.tasks import MASKS, SCALES, TASKS, Observed, Settings, Task, augment, quantize

@@ -92,6 +92,7 @@ class Trainer:
                 if isinstance(train, TensorData):
                     # Before TrainData the data order came from this stream, and noise and sampling
                     # followed it: drawing that permutation here too keeps every seed's models as they were.
+                    # Its result is unused on purpose; removing it shifts the noise and sampling streams.
                     torch.randperm(n, device=device)
                 last_val = state["history"][-1].get("val_loss") if state["history"] else None
                 progress.start_epoch(epoch, "-" if last_val is None else f"{last_val:.5f}")
