@@ -254,6 +254,30 @@ def test_train_marks_run_json_finished_and_a_resume_takes_the_mark_back(tmp_path
     assert json.loads((folder / "run.json").read_text()) == {"task": "compress", "started": 1.0}
 
 
+def test_a_run_started_from_python_is_listed_and_labelled(tmp_path):
+    """The trainer writes run.json when a run folder has none, and marks it finished at the end."""
+    runs = tmp_path / "runs"
+    x = np.random.default_rng(0).normal(size=(64, 5)).astype(np.float32)
+    AutoEncoder(code_size=2, hidden=(4,), epochs=2, random_state=0, run_dir=runs / "py").fit(x)
+    [run] = TestClient(create_app(runs, device="cpu")).get("/api/runs").json()["runs"]
+    assert run["name"] == "py" and run["label"] == "dense autoencoder · code 2"
+    assert run["finished"] is True and run["live"] is False and run["trained"] == {"epochs": 2}
+    assert run["config"]["epochs"] == 2 and run["config"]["started"] <= run["config"]["finished"]
+
+
+def test_the_trainer_keeps_the_cli_run_json_and_marks_it_finished(tmp_path, monkeypatch):
+    from aekit.cli import train
+
+    monkeypatch.setattr(train, "finish_run_config", lambda run_dir, history: None)  # the trainer alone
+    runs = tmp_path / "runs"
+    argv = ["train", "--data", "digits", "--code-size", "3", *TINY, "--runs", str(runs)]
+    assert main([*argv, "--out", str(tmp_path / "m.aek")]) == 0
+    config = json.loads((runs / "m" / "run.json").read_text())
+    assert config["data"] == "digits" and config["out"] == str(tmp_path / "m.aek")  # the CLI's settings
+    assert config["code_size"] == 3 and config["hidden"] == [8]
+    assert config["trained"] == {"epochs": 2} and config["finished"] >= config["started"]
+
+
 @pytest.mark.parametrize(
     "path",
     [

@@ -29,6 +29,7 @@ LAYERS: list[tuple[str, ...]] = [
         "aekit.noise",
         "aekit.device",
         "aekit.tensorfile",
+        "aekit.runfolder",
     ),
     # 1 loaders, sources, writers, scaling
     ("aekit.data",),

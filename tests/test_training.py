@@ -19,6 +19,7 @@ import aekit
 from aekit import AutoEncoder, losses, noise, tensorfile
 from aekit.errors import ConfigError, ModelFileError, TrainingError
 from aekit.models import build_model
+from aekit.runfolder import RUN_CONFIG
 from aekit.training import CHECKPOINT, METRICS, TrainConfig, Trainer, evaluate
 
 
@@ -86,7 +87,9 @@ def test_metrics_and_checkpoint_are_written_after_every_epoch(tmp_path, monkeypa
 
     def check(self, model, optimizer, scheduler, state):
         original(self, model, optimizer, scheduler, state)
-        assert sorted(os.listdir(run_dir)) == sorted([CHECKPOINT, METRICS])  # no temporary files left
+        assert sorted(os.listdir(run_dir)) == sorted(
+            [CHECKPOINT, METRICS, RUN_CONFIG]
+        )  # no temporary files left
         tensors, doc = tensorfile.load(run_dir / CHECKPOINT, what="checkpoint")
         saved = tensorfile.unflatten(doc["state"], tensors)
         assert doc["kind"] == "aekit-checkpoint"
@@ -131,7 +134,7 @@ def test_a_crash_while_writing_the_checkpoint_keeps_the_previous_one(tmp_path, m
     assert (
         Path(calls[1]).parent == run_dir and Path(calls[1]).name != CHECKPOINT
     )  # written beside, then renamed
-    assert sorted(os.listdir(run_dir)) == sorted([CHECKPOINT, METRICS])
+    assert sorted(os.listdir(run_dir)) == sorted([CHECKPOINT, METRICS, RUN_CONFIG])
     monkeypatch.undo()
     tensors, doc = tensorfile.load(run_dir / CHECKPOINT, what="checkpoint")
     assert tensorfile.unflatten(doc["state"], tensors)["epoch"] == 1

@@ -8,7 +8,6 @@ slice of each batch (``aekit.training.distributed``) and rank 0 alone prints and
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import time
 from collections.abc import Callable
@@ -16,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aekit import runfolder
 from aekit.cli import compress, detect, restore
 from aekit.cli.common import (
     add_device_option,
@@ -203,7 +203,6 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from aekit.models import FAMILIES
-    from aekit.training import CHECKPOINT
 
     out = check_output(args.out, args.data if Path(args.data).exists() else "", option="--out")
     if args.kind not in FAMILIES:  # before loading the data, which can take a while
@@ -215,7 +214,7 @@ def run(args: argparse.Namespace) -> int:
         args.quiet = True  # under torchrun rank 0 alone prints, and writes run.json and the model file
     x = task.read(args.data) if args.key is None else task.read(args.data, args.key)
     run_dir = Path(args.runs) / out.stem
-    if not args.resume and (run_dir / CHECKPOINT).exists() and not args.quiet:
+    if not args.resume and (run_dir / runfolder.CHECKPOINT).exists() and not args.quiet:
         note(f"starting a new run in {run_dir}, replacing the checkpoint there (--resume would continue it)")
     est = task.build(args, device, run_dir)
     made = write_run_config(run_dir, args, out) if is_main() else None
@@ -235,7 +234,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"trained {what} on {args.data} ({_describe(x)}) {first}{processes}")
     for line in more:
         print(line)
-    kept = f" (checkpoint and metrics.jsonl in {run_dir})" if (run_dir / CHECKPOINT).exists() else ""
+    kept = (
+        f" (checkpoint and metrics.jsonl in {run_dir})" if (run_dir / runfolder.CHECKPOINT).exists() else ""
+    )
     print(f"wrote {out}{kept}")
     return 0
 
@@ -276,34 +277,23 @@ def is_main() -> bool:
     return main_process()
 
 
-RUN_CONFIG = "run.json"
 LAUNCH_ERROR_WAIT = 10.0  # seconds
 # run.json always holds these; every other option only when it was given a value other than its default,
 # so a dense autoencoder's run does not list the settings of the restoration and codec tasks
 RUN_ESSENTIALS = ("data", "task", "kind", "code_size", "hidden", "loss", "epochs", "batch_size", "seed")
-RUN_RESULTS = ("finished", "trained")  # what run.json gains when training ends
 
 
 def write_run_config(run_dir: Path, args: argparse.Namespace, out: Path) -> list[Path] | None:
-    """run.json in the run folder: the command's settings and when it started, for 'aekit dashboard'.
+    """run.json in the run folder (``aekit.runfolder``): the command's settings and when it started, for
+    'aekit dashboard'. The trainer keeps it, and marks it finished.
 
     A resumed run keeps it (resuming requires the same settings, and the run started back then), less the
     finished mark of an earlier end. Settings the task ignores (``Task.unused``) are left out.
     Returns the folders it had to make (innermost first), or None when it wrote nothing.
     """
-    import json
-    import time
-
-    from aekit.atomic import write_text_atomic
-
-    path = run_dir / RUN_CONFIG
-    if args.resume and path.is_file():
-        config = _read_run_config(path)
-        if any(key in config for key in RUN_RESULTS):  # it finished before: it is training again
-            config = {k: v for k, v in config.items() if k not in RUN_RESULTS}
-            write_text_atomic(path, json.dumps(config, default=str, indent=1) + "\n")
+    if args.resume and (run_dir / runfolder.RUN_CONFIG).is_file():
+        runfolder.reopen(run_dir)
         return None
-    made = [folder for folder in (run_dir, *run_dir.parents) if not folder.exists()]
     defaults = getattr(args, "option_defaults", {})
     unused = TASKS[args.task].unused
     settings = {
@@ -313,48 +303,19 @@ def write_run_config(run_dir: Path, args: argparse.Namespace, out: Path) -> list
         and (k in RUN_ESSENTIALS or (k in defaults and k not in ("quiet", "resume") and v != defaults[k]))
     }
     # absolute, so that 'aekit dashboard' finds the model wherever it was started
-    config = {**settings, "out": os.path.abspath(out), "started": time.time()}
-    write_text_atomic(path, json.dumps(config, default=str, indent=1) + "\n")
-    return made
+    return runfolder.start(run_dir, {**settings, "out": os.path.abspath(out)})
 
 
 def finish_run_config(run_dir: Path, history: list[dict[str, Any]]) -> None:
     """Mark run.json finished once the model file is saved, with how long it trained: epochs, or
     optimizer steps for a task that logs steps (compress). 'aekit dashboard' stops calling it live."""
-    import json
-
-    from aekit.atomic import write_text_atomic
-
-    path = run_dir / RUN_CONFIG
-    if not path.is_file():
-        return
-    last = history[-1] if history else {}
-    trained = {"steps": last["step"]} if "step" in last else {"epochs": len(history)}
-    config = {**_read_run_config(path), "finished": time.time(), "trained": trained}
-    write_text_atomic(path, json.dumps(config, default=str, indent=1) + "\n")
-
-
-def _read_run_config(path: Path) -> dict[str, Any]:
-    import json
-
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return {}
-    return config if isinstance(config, dict) else {}
+    runfolder.finish(run_dir, history)
 
 
 def forget_run_config(run_dir: Path, made: list[Path]) -> None:
     """Take run.json back when training failed before its first epoch, and the folders made for it: a
     refused command leaves nothing behind."""
-    from aekit.training import METRICS
-
-    if (run_dir / METRICS).exists():
-        return  # it trained for a while: the run, and its settings, are worth keeping
-    (run_dir / RUN_CONFIG).unlink(missing_ok=True)
-    for folder in made:
-        with contextlib.suppress(OSError):
-            folder.rmdir()  # only if it is empty
+    runfolder.forget(run_dir, made)
 
 
 def _describe(x: Any) -> str:

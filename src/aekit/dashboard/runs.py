@@ -18,11 +18,10 @@ from typing import Any
 
 import numpy as np
 
+from aekit import runfolder
 from aekit.dashboard.errors import NotFound
+from aekit.runfolder import CHECKPOINT, METRICS, RUN_CONFIG
 
-METRICS = "metrics.jsonl"  # aekit.training.trainer.METRICS; repeated to keep torch out of the listing
-CONFIG = "run.json"  # written by 'aekit train' when a run starts; "finished" and "trained" added at its end
-CHECKPOINT = "checkpoint.safetensors"
 COMPARISON = "comparison.json"  # aekit.compare.FILES: what 'aekit compare -o DIR' writes
 EXAMPLES = "examples.npz"
 LIVE_SECONDS = 60  # an unfinished run whose metrics (or folder) changed this recently is shown as training
@@ -45,7 +44,7 @@ def run_folders(root: Path) -> dict[str, Path]:
     for child in sorted(root.iterdir()):
         if child.name.startswith(".") or not child.is_dir() or not inside(child, root):
             continue
-        if any((child / name).is_file() for name in (METRICS, CONFIG, CHECKPOINT)):
+        if any((child / name).is_file() for name in (METRICS, RUN_CONFIG, CHECKPOINT)):
             found[child.name] = child
     return found
 
@@ -58,33 +57,19 @@ def run_folder(root: Path, name: str) -> Path:
 
 
 def read_metrics(folder: Path, root: Path) -> list[dict[str, Any] | None]:
-    """The rows of metrics.jsonl, one per line; a line that is not a JSON object gives None (kept, so
-    row numbers stay line numbers for ``since``)."""
+    """The rows of metrics.jsonl (``aekit.runfolder.read_metrics``); none from a file outside ``root``."""
     path = folder / METRICS
     if not path.is_file() or not inside(path, root):
         return []
-    rows: list[dict[str, Any] | None] = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            row = None
-        rows.append(row if isinstance(row, dict) else None)
-    return rows
+    return runfolder.read_metrics(folder)
 
 
 def read_config(folder: Path, root: Path) -> dict[str, Any]:
-    """run.json as a dict, or {} when it is missing or unreadable (runs from before it existed)."""
-    path = folder / CONFIG
+    """run.json as a dict, or {} when it is missing, unreadable or outside ``root``."""
+    path = folder / RUN_CONFIG
     if not path.is_file() or not inside(path, root):
         return {}
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return {}
-    return config if isinstance(config, dict) else {}
+    return runfolder.read_config(folder)
 
 
 def model_file(config: dict[str, Any], root: Path) -> Path | None:

@@ -168,6 +168,12 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
             verbose=self.verbose,
             run_dir=Path(self.run_dir) if self.run_dir is not None else None,
             resume=self.resume,
+            run_info={
+                "task": "reconstruct",
+                "kind": self.kind,
+                "code_size": self.code_size,
+                "noise": self.noise,
+            },
         )
         trainer = Trainer(train_config)
         # All randomness comes from seed; fork_rng restores the caller's global RNG state afterwards.

@@ -143,6 +143,7 @@ class ImageRestorer(BaseEstimator):
                 verbose=self.verbose,
                 run_dir=Path(self.run_dir) if self.run_dir is not None else None,
                 resume=self.resume,
+                run_info={"task": self.task},
             )
         )
         devices = [torch.cuda.current_device()] if device.startswith("cuda") else []

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from torch import Tensor
 
@@ -35,8 +35,11 @@ class TrainConfig:
     seed: int = 0
     device: str = "cpu"
     verbose: int = 0  # 0 silent, 1 progress bar and an end-of-epoch line
-    run_dir: Path | None = None  # where checkpoint and metrics.jsonl go; None keeps nothing on disk
+    run_dir: Path | None = None  # where checkpoint, metrics.jsonl and run.json go; None keeps nothing on disk
     resume: bool = False
+    # What run.json records of a run whose folder has none (a run started from Python): the estimator's
+    # task, family, code size, ... for the dashboard's label. 'aekit train' writes its own first.
+    run_info: dict[str, Any] | None = None
 
     def validate(self) -> None:
         if not isinstance(self.epochs, int) or self.epochs < 1:

@@ -9,7 +9,6 @@ epoch, so a resumed run draws exactly what the uninterrupted run would have draw
 from __future__ import annotations
 
 import copy
-import json
 import math
 import time
 from pathlib import Path
@@ -18,8 +17,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from aekit import losses, tensorfile
-from aekit.atomic import remove_stale, write_text_atomic
+from aekit import losses, runfolder, tensorfile
+from aekit.atomic import remove_stale
 from aekit.errors import ConfigError, ModelFileError, TrainingError
 from aekit.noise import NOISES
 from aekit.training import distributed
@@ -28,11 +27,11 @@ from aekit.training.data import TensorData, TrainData, as_train_data
 from aekit.training.distributed import Group
 from aekit.training.progress import Progress
 
-CHECKPOINT = "checkpoint.safetensors"
+CHECKPOINT = runfolder.CHECKPOINT
 _STATE = "s"  # the checkpoint's tensors are named s.model.<weight>, s.optimizer.state.<i>.<moment>, ...
 # What a checkpoint's training state holds besides the weights, and the JSON type of each.
 _STATE_TYPES = {"epoch": int, "history": list, "best": (int, float), "bad_epochs": int, "settings": dict}
-METRICS = "metrics.jsonl"
+METRICS = runfolder.METRICS
 EVAL_BATCH = 1024
 
 
@@ -83,6 +82,7 @@ class Trainer:
         corrupt = NOISES[cfg.noise] if cfg.noise else None
         low, high = cfg.value_range
         progress = Progress(cfg.epochs, steps, enabled=cfg.verbose > 0 and group.is_main)
+        made = self._start_run()
         try:
             for epoch in range(state["epoch"] + 1, cfg.epochs + 1):
                 order_seed = epoch_seed(cfg.seed, epoch)
@@ -147,11 +147,17 @@ class Trainer:
                 self._write_epoch(model, optimizer, scheduler, state)
                 if stop:
                     break
+        except BaseException:
+            if made is not None:
+                runfolder.forget(Path(cfg.run_dir), made)
+            raise
         finally:
             progress.close()
         if state["best_weights"] is not None:
             model.load_state_dict(state["best_weights"])
         model.eval()
+        if self._writes_run():
+            runfolder.finish(Path(cfg.run_dir), state["history"])
         return state["history"]
 
     def _means(self, sums: dict[str, Tensor], n: int) -> dict[str, float]:
@@ -196,11 +202,33 @@ class Trainer:
             )
 
     # -- files ------------------------------------------------------------------------------------------
+    def _writes_run(self) -> bool:
+        """Whether this process writes the run folder: under torchrun rank 0 alone does."""
+        return self.config.run_dir is not None and (self._group is None or self._group.is_main)
+
+    def _start_run(self) -> list[Path] | None:
+        """run.json for a run folder that has none (or one of a finished run that this one replaces):
+        ``run_info`` and the trainer's settings, so that a run started from Python shows in 'aekit
+        dashboard'. A run.json of a run not yet finished ('aekit train' writes one before training) is
+        kept; a resume takes back its finished mark. Returns the folders made for it (for
+        ``runfolder.forget`` if training fails), or None when it wrote none."""
+        cfg = self.config
+        if not self._writes_run():
+            return None
+        run_dir = Path(cfg.run_dir)
+        config = runfolder.read_config(run_dir)
+        if config and (cfg.resume or not any(key in config for key in runfolder.RESULTS)):
+            runfolder.reopen(run_dir)
+            return None
+        info = dict(cfg.run_info or {})
+        for key, value in (("epochs", cfg.epochs), ("batch_size", cfg.batch_size), ("seed", cfg.seed)):
+            info.setdefault(key, value)
+        return runfolder.start(run_dir, info)
+
     def _write_epoch(self, model, optimizer, scheduler, state) -> None:
-        run_dir = self.config.run_dir
-        if run_dir is None or (self._group is not None and not self._group.is_main):
-            return  # under torchrun rank 0 alone writes the run folder
-        run_dir = Path(run_dir)
+        if not self._writes_run():
+            return
+        run_dir = Path(self.config.run_dir)
         tensors: dict[str, Tensor] = {}
         doc = {
             "kind": "aekit-checkpoint",
@@ -216,8 +244,7 @@ class Trainer:
             ),
         }
         tensorfile.save(run_dir / CHECKPOINT, tensors, doc)
-        lines = "".join(json.dumps(r) + "\n" for r in state["history"])
-        write_text_atomic(run_dir / METRICS, lines)
+        runfolder.write_metrics(run_dir, state["history"])
 
     def _load_checkpoint(self, model, optimizer, scheduler) -> dict[str, Any]:
         path = Path(self.config.run_dir) / CHECKPOINT
