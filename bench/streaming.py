@@ -151,7 +151,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.mb = 32
-    from aekit.cli.streaming import chunk_rows
+    from aekit.streaming import chunk_rows
 
     runs: dict[str, dict] = {}
     checks: dict[str, bool] = {}

@@ -25,7 +25,7 @@ LAYERS: list[tuple[str, ...]] = [
         "aekit.atomic",
         "aekit.memory",
         "aekit.threads",
-        "aekit.inputs",
+        "aekit.validation",
         "aekit.noise",
         "aekit.device",
         "aekit.tensorfile",
@@ -52,8 +52,8 @@ LAYERS: list[tuple[str, ...]] = [
         "aekit.restore.__init__",
         "aekit.restore.restorer",
     ),
-    # 8 what is built on the estimators: comparisons, reports, the demo
-    ("aekit.compare", "aekit.report", "aekit.htmlreport", "aekit.demo"),
+    # 8 what is built on the estimators: comparisons, reports, the demo, streaming inference
+    ("aekit.compare", "aekit.report", "aekit.htmlreport", "aekit.demo", "aekit.streaming"),
     # 9 the front ends
     ("aekit.cli", "aekit.dashboard", "aekit.__main__"),
 ]

@@ -17,8 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aekit import AnomalyDetector, AutoEncoder
-from aekit.cli import streaming
+from aekit import AnomalyDetector, AutoEncoder, streaming
 from aekit.data import read_array, write_array
 from aekit.data.writers import WRITERS, npy_header, open_writer
 from aekit.errors import DataError

@@ -1,6 +1,6 @@
 """``aekit encode`` / ``decode`` / ``reconstruct``: apply a saved model to the data in a file.
 
-Inputs are anything ``aekit.data.read_array`` reads, streamed chunk by chunk (``aekit.cli.streaming``);
+Inputs are anything ``aekit.data.read_array`` reads, streamed chunk by chunk (``aekit.streaming``);
 outputs are written as they come (.npy, .npz, .csv, .parquet), or for ``reconstruct`` to a PNG grid of
 inputs over reconstructions. Every output is written atomically, and never over the model or the input.
 """
@@ -10,9 +10,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from aekit.cli.common import add_device_option, add_key_option, check_output, grid_zoom, load_estimator
-from aekit.cli.streaming import add_stream_options, apply_job, check_suffix
+from aekit.cli.common import (
+    add_device_option,
+    add_key_option,
+    add_stream_options,
+    check_output,
+    grid_zoom,
+    load_estimator,
+)
 from aekit.errors import DataError
+from aekit.streaming import apply_job, check_suffix
 
 VERBS = ("encode", "decode", "reconstruct")
 GRID_IMAGES = 32  # at most this many inputs in a PNG grid
@@ -57,7 +64,8 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from aekit.cli.streaming import chunk_rows, open_input, ordered_map, write_stream
+    from aekit.cli.common import open_input
+    from aekit.streaming import chunk_rows, ordered_map, write_stream
 
     out = check_output(args.out, args.input, args.model)
     grid = out.suffix.lower() == ".png"

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from aekit.errors import ConfigError, DataError
+from aekit.streaming import CHUNK_BYTES, PREDICT_BATCH
 
 # -- option types (argparse turns their ArgumentTypeError into a one-line usage error) -------------------
 
@@ -106,6 +107,37 @@ def add_threads_option(parser: argparse.ArgumentParser) -> None:
         help="CPU threads for the model's arithmetic (default: OMP_NUM_THREADS when set, else chosen from "
         "the model's size: one for small models, which more threads only slow down)",
     )
+
+
+def add_stream_options(p: argparse.ArgumentParser) -> None:
+    """--chunk-rows, --workers and --quiet, for the verbs that stream a file through a model
+    (``aekit.streaming``)."""
+    group = p.add_argument_group("streaming (inputs of any size: read, apply and written chunk by chunk)")
+    group.add_argument(
+        "--chunk-rows",
+        type=_whole_batches,
+        metavar="N",
+        help=f"rows per chunk, a multiple of {PREDICT_BATCH} (default: about {CHUNK_BYTES >> 20} MB of "
+        "model input); memory grows with it, results do not change",
+    )
+    group.add_argument(
+        "--workers",
+        type=positive_int,
+        default=1,
+        metavar="N",
+        help="processes applying the model to chunks, in order (default: %(default)s: this process)",
+    )
+    group.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _whole_batches(text: str) -> int:
+    value = positive_int(text)
+    if value % PREDICT_BATCH:
+        raise argparse.ArgumentTypeError(
+            f"expected a multiple of {PREDICT_BATCH} (the model's batch, so results match an in-memory run), "
+            f"got {text!r}; try {max(1, round(value / PREDICT_BATCH)) * PREDICT_BATCH}"
+        )
+    return value
 
 
 def check_device(device: str) -> str:

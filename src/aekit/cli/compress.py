@@ -170,7 +170,7 @@ class _Files:
         return self.names[k]
 
     def images(self) -> Iterator[Any]:
-        from aekit.restore.images import read_image
+        from aekit.data.images import read_image
 
         for f in self.files:
             try:
@@ -223,7 +223,7 @@ class _Stack:
 
 def _inputs(inputs: list[str]) -> _Files | _Stack:
     """The images to compress: one .npy stack, or image files and folders of them."""
-    from aekit.restore.images import image_files
+    from aekit.data.images import image_files
 
     paths = [Path(s).expanduser() for s in inputs]
     for p in paths:
@@ -248,8 +248,8 @@ def _decompress(args: argparse.Namespace) -> int:
 
     from aekit.atomic import atomic_folder, atomic_path
     from aekit.codec.container import ArchiveReader
+    from aekit.data.images import write_image
     from aekit.data.writers import open_writer
-    from aekit.restore.images import write_image
 
     source = Path(args.archive).expanduser()
     if not source.is_file():

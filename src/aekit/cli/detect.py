@@ -14,13 +14,14 @@ from typing import Any
 from aekit.cli.common import (
     add_device_option,
     add_key_option,
+    add_stream_options,
+    check_device,
     check_output,
     fraction,
     non_negative_int,
     note,
     positive_int,
 )
-from aekit.cli.streaming import add_stream_options
 from aekit.errors import DataError
 from aekit.extras import require
 
@@ -83,13 +84,13 @@ def _percentile(text: str) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
-    from aekit.cli.streaming import apply_job, chunk_rows, load_detector, ordered_map, write_stream
     from aekit.data.writers import WRITERS
+    from aekit.streaming import apply_job, chunk_rows, load_detector, ordered_map, write_stream
 
     out = check_output(args.out, args.data, args.model, args.labels or "")
     if out.suffix.lower() not in WRITERS:
         raise DataError(f"-o {args.out}: write the scores to one of {', '.join(WRITERS)}")
-    det = load_detector(args.model, args.device, args.contamination, args.percentile)
+    det = load_detector(args.model, check_device(args.device), args.contamination, args.percentile)
     source, y = open_data(args.data, args.key, series=det.window is not None)
     unit = "time steps" if det.window else "samples"
     if args.labels:
@@ -127,8 +128,8 @@ def _series_results(det, source, args):
     """Per-step scores of a series read in chunks; windows across chunk boundaries are joined up."""
     import numpy as np
 
-    from aekit.cli.streaming import chunk_rows
     from aekit.estimators.series_stream import series_scores
+    from aekit.streaming import chunk_rows
 
     if args.workers > 1:
         note(

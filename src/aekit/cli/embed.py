@@ -13,15 +13,16 @@ from pathlib import Path
 from aekit.cli.common import (
     add_device_option,
     add_key_option,
+    add_stream_options,
     check_device,
     check_output,
     epochs_or_auto,
     note,
     positive_int,
 )
-from aekit.cli.streaming import add_stream_options, apply_job, check_suffix
 from aekit.errors import ConfigError, DataError
 from aekit.extras import require
+from aekit.streaming import apply_job, check_suffix
 
 VERBS = ("embed", "compare")
 HOLDOUT = 0.2  # share of a data set without a test split that compare holds out for testing
@@ -119,10 +120,10 @@ def run(args: argparse.Namespace) -> int:
 
 # -- embed ---------------------------------------------------------------------------------------------------
 def _embed(args: argparse.Namespace) -> int:
-    from aekit.cli.common import load_estimator
-    from aekit.cli.streaming import chunk_rows, open_input, ordered_map, write_stream
+    from aekit.cli.common import load_estimator, open_input
     from aekit.data import load
     from aekit.data.sources import ArraySource
+    from aekit.streaming import chunk_rows, ordered_map, write_stream
 
     is_file = Path(args.data).exists()
     out = check_output(args.out, args.data if is_file else "", args.model)

@@ -55,7 +55,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from aekit.restore.images import image_files
+    from aekit.data.images import image_files
 
     source = Path(args.input).expanduser()
     if not source.exists():
@@ -90,7 +90,7 @@ def _load(path: str, device: str):
 def _check_no_overwrite(jobs: list[tuple[Path, Path]]) -> None:
     import os
 
-    from aekit.restore.images import check_image_path
+    from aekit.data.images import check_image_path
 
     for src, dst in jobs:
         check_image_path(dst, what="output")
@@ -100,7 +100,7 @@ def _check_no_overwrite(jobs: list[tuple[Path, Path]]) -> None:
 
 def _mask_source(mask: str | None, source: Path, task: str):
     """A function: input image path -> its mask array (or None)."""
-    from aekit.restore.images import read_image
+    from aekit.data.images import read_image
 
     if task != "inpaint":
         if mask is not None:
@@ -133,7 +133,7 @@ def _mask_in(folder: Path, image: Path) -> Path:
 def _restore_all(restorer, jobs: list[tuple[Path, Path]], masks, tile: int, quiet: bool) -> float:
     import time
 
-    from aekit.restore.images import read_image, write_image
+    from aekit.data.images import read_image, write_image
 
     started = time.perf_counter()
     bar = _progress(len(jobs), enabled=not quiet and len(jobs) > 1)
@@ -180,7 +180,7 @@ def _progress(total: int, enabled: bool):
 def training_images(source: str, key: str | None = None) -> Any:
     """A folder of images as a list (their sizes may differ: the restorer cuts crops), else a data set
     (or with ``key``, that array of the file)."""
-    from aekit.restore.images import image_files, read_image
+    from aekit.data.images import image_files, read_image
 
     folder = Path(source).expanduser()
     if folder.is_dir():

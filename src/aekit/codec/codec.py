@@ -5,12 +5,12 @@
 latent's integer symbols coded under the level's learned prior and, for lossless and near-lossless
 qualities, the pixels coded under the pixel head's distributions, all in one range-coder stream
 (``aekit.codec.coding``). Everything a decoder runs on (the latent, then the pixel groups) is computed one
-item at a time by one code path, so the encoder and the decoder see bit-identical probabilities.
+item at a time by one code path, so the encoder and the decoder see bit-identical probabilities: those
+passes, at both ends, are ``aekit.codec.passes``; this module checks what goes in and comes out.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
@@ -28,15 +28,15 @@ from torch import Tensor
 
 from aekit import threads
 from aekit.codec import limits
-from aekit.codec.coding import StreamDecoder, StreamEncoder, alphabet_bits, least_payload
+from aekit.codec.coding import alphabet_bits, least_payload
 from aekit.codec.container import ArchiveReader, ArchiveWriter, Item
 from aekit.codec.network import DEFAULT_LAMBDAS, CodecNet, CodecNetConfig
-from aekit.codec.pixels import GROUPS, bin_edges, bin_values, group_map, subpixel_params, value_pmf_blocks
-from aekit.codec.refine import refine_latent
+from aekit.codec.passes import decode_images, encode_payloads
+from aekit.codec.pixels import bin_edges
 from aekit.codec.training import estimate_bits, train_codec
 from aekit.device import resolve_device
 from aekit.errors import ConfigError, DataError, ModelFileError
-from aekit.inputs import image_list, seed_of
+from aekit.validation import image_list, seed_of
 
 FORMAT = "aekit-codec"
 FORMAT_VERSION = 1
@@ -315,31 +315,10 @@ class ImageCodec(BaseEstimator):
             need = limits.decode_memory(net.config, hp, wp, size, len(arrs), bins)
             limits.check_memory(need, f"{what} is a {_image(h, w, self.channels_, q, lossless)}: coding it")
         x, padding = self._padded(np.stack(arrs))  # (n, C, Hp, Wp)
-        n = len(arrs)
-        # the encoder alone decides the symbols: neither the analysis nor the refinement has to match
-        # anything at the decoder (so the refinement's long optimisation may use every thread)
-        with torch.no_grad(), _one_thread():
-            y = net.analysis(x) * net.gain(level)  # (n, M, hp, wp)
-        if refine:
-            y = refine_latent(net, x, y, level, refine, arrs[0].shape[:2])
-        with torch.no_grad(), _one_thread():
-            encoders = [StreamEncoder() for _ in range(n)]
-            bottleneck = net.bottlenecks[level]
-            symbols = bottleneck.symbols(torch.round(y))  # (n, M, hp, wp)
-            models = bottleneck.coding_models()
-            for enc, item_symbols in zip(encoders, symbols, strict=True):
-                for channel, model in zip(item_symbols, models, strict=True):
-                    enc.encode_iid(channel.reshape(-1), model)
-            if bins:
-                # the pixel passes must match the decoder's: the full batch, spare places filled alike
-                filler = bottleneck.symbols(torch.zeros(1, *y.shape[1:]))  # (1, M, hp, wp)
-                symbols = np.concatenate([symbols, np.repeat(filler, size - n, axis=0)])  # (B, M, hp, wp)
-                values = np.ascontiguousarray(np.stack(arrs).reshape(n, *arrs[0].shape[:2], -1))
-                io = _Encoding(encoders, torch.from_numpy(values).permute(0, 3, 1, 2))  # (n, C, H, W)
-                self._pixels(bottleneck.values(symbols), level, bins, arrs[0].shape[:2], io)
+        payloads = encode_payloads(net, x, arrs, level, bins, size, refine)
         return [
-            Item(a.shape, "uint8", padding, q, lossless, enc.finish(), name)
-            for a, enc, name in zip(arrs, encoders, names, strict=True)
+            Item(a.shape, "uint8", padding, q, lossless, payload, name)
+            for a, payload, name in zip(arrs, payloads, names, strict=True)
         ]
 
     def decompress(self, source: Any) -> Any:
@@ -402,9 +381,7 @@ class ImageCodec(BaseEstimator):
         level, bins = self._mode(first.quality, first.lossless)
         hp, wp = h + first.padding[0], w + first.padding[1]
         net = self.net_
-        bottleneck = net.bottlenecks[level]
         size = self._coding_batch((h, w))
-        shape = (size, net.config.latent, hp // stride, wp // stride)
         # Nothing is allocated for a file that asks for more than it can honestly hold (aekit.codec.limits)
         image = _image(h, w, c, first.quality, first.lossless)
         least = self._least_payload(level, bins, h, w, c)
@@ -416,52 +393,9 @@ class ImageCodec(BaseEstimator):
                 )
         need = limits.decode_memory(net.config, hp, wp, size, len(items), bins)
         limits.check_memory(need, f"{what} is a {image}: decoding it")
-        decoders = [StreamDecoder(item.payload, label) for item, label in zip(items, labels, strict=True)]
-        with torch.no_grad(), _one_thread():
-            count = shape[2] * shape[3]
-            filler = bottleneck.symbols(torch.zeros(1, *shape[1:]))[0]  # (M, hp, wp): what fills the batch
-            symbols = np.stack(
-                [
-                    np.stack([dec.decode_iid(model, count) for model in bottleneck.coding_models()]).reshape(
-                        shape[1:]
-                    )
-                    for dec in decoders
-                ]
-                + [filler] * (size - len(items))
-            )  # (B, M, hp, wp)
-            latent = bottleneck.values(symbols)
-            if bins:
-                pixels = self._pixels(latent, level, bins, (h, w), _Decoding(decoders))  # (n, C, H, W) int64
-                out = pixels.numpy().astype(np.uint8).transpose(0, 2, 3, 1)
-            else:
-                # latent only: nothing to match, so only the real items run
-                out = self._synthesize(latent[: len(items)], level, h, w)
+        payloads = [item.payload for item in items]
+        out = decode_images(net, payloads, labels, level, bins, (h, w), size, self.channels_)  # (n, h, w, C)
         return [o[..., 0] if len(item.shape) == 2 else o for o, item in zip(out, items, strict=True)]
-
-    def _synthesize(self, latent: Tensor, level: int, h: int, w: int) -> np.ndarray:
-        """The lossy images (n, h, w, C) uint8 from their latents (n, M, hl, wl).
-
-        A padded image above TILE_PIXELS runs in tiles with a margin of latent positions all round (the
-        transposed convolutions' reach), so memory stays bounded whatever the size; smaller ones run whole.
-        Nothing here has to match the encoder, so tiles may round differently from one whole pass.
-        """
-        net, s = self.net_, self.net_.stride
-        n, _, hl, wl = latent.shape
-        if hl * wl * s * s <= limits.TILE_PIXELS:
-            x_hat, _ = net.synthesis(latent.contiguous(), level)  # (n, C, Hp, Wp)
-            return _to_uint8(x_hat[:, :, :h, :w]).transpose(0, 2, 3, 1)
-        out = np.empty((n, h, w, self.channels_), np.uint8)
-        side, margin = max(1, limits.TILE_SIDE // s), limits.halo(net.config)
-        for top in range(0, hl, side):
-            for left in range(0, wl, side):
-                r0, c0 = max(0, top - margin), max(0, left - margin)
-                tile = latent[:, :, r0 : top + side + margin, c0 : left + side + margin].contiguous()
-                x_hat, _ = net.synthesis(tile, level)  # (n, C, rows * s, cols * s)
-                rows, cols = min(side * s, h - top * s), min(side * s, w - left * s)
-                y, x = (top - r0) * s, (left - c0) * s
-                block = _to_uint8(x_hat[:, :, y : y + rows, x : x + cols]).transpose(0, 2, 3, 1)
-                out[:, top * s : top * s + rows, left * s : left * s + cols] = block
-        return out
 
     def _least_payload(self, level: int, bins: int, h: int, w: int, c: int) -> int:
         """The fewest coded bytes an item of this size and mode can have: no symbol is free to the coder
@@ -471,44 +405,6 @@ class ImageCodec(BaseEstimator):
         if bins:  # every pixel of the image (not of the padding), in bins of this width
             bits += h * w * c * alphabet_bits(len(bin_edges(bins)) - 1)
         return least_payload(bits)
-
-    def _pixels(self, latent: Tensor, level: int, bins: int, size: tuple[int, int], io: Any) -> Tensor:
-        """Code (or decode) the pixels group by group under the pixel head: the one path both ends run.
-
-        ``latent`` (B, M, h, w) is the decoded latent of a whole coding batch (its unused places hold the
-        same filler at both ends). Pixels outside the image (the padding) are never coded: they stay
-        unknown (zero, known=0) at both ends. Returns the pixels (n, C, H, W) int64 of the n real items.
-        """
-        net, k = self.net_, self.net_.config.pixel_mixtures
-        latent = latent.contiguous()  # the same memory layout at both ends: see EntropyBottleneck.values
-        table = None if bins == 1 else bin_values(bins, net.config.value_histogram)
-        x_hat, features = net.synthesis(latent, level)  # (B, C, Hp, Wp), (B, F, Hp/2, Wp/2)
-        b, c, hp, wp = x_hat.shape
-        n = io.count
-        width = torch.full((b,), float(bins))
-        h, w = size
-        inside = torch.zeros(hp, wp, dtype=torch.bool)
-        inside[:h, :w] = True
-        gmap = group_map(hp, wp)
-        context = torch.zeros(b, c, hp, wp)
-        pixels = torch.zeros(n, c, hp, wp, dtype=torch.int64)
-        base = net.pixel_head.prepare(x_hat, features)  # (B, width, Hp, Wp): shared by the four groups
-        for g in range(GROUPS):
-            known = ((gmap < g) & inside).float().view(1, 1, hp, wp).expand(b, 1, hp, wp)
-            where = (gmap == g) & inside
-            target = where.float().view(1, 1, hp, wp).expand(b, 1, hp, wp)
-            params = net.pixel_head.step(base, x_hat, context, known, target, width)  # (B, C, 3K, Hp, Wp)
-            rows = subpixel_params(params, k, where)  # (B * C * P, 3K): item-major
-            per_item = len(rows) // b
-            # the real items' probability rows, a chunk at a time (the spare places' are never needed)
-            blocks = value_pmf_blocks(rows, k, bins, stop=n * per_item)
-            # (n, C * P): the values themselves, or bin indices mapped to the values they decode to
-            symbols = io.code(blocks, per_item, where, None if bins == 1 else bins)
-            values = symbols if bins == 1 else table[symbols]
-            values = torch.from_numpy(np.asarray(values, np.int64)).view(n, c, -1)
-            pixels[:, :, where] = values
-            context[:n, :, where] = values.float() / 255
-        return pixels[:, :, :h, :w]
 
     def _mode(self, quality: int, lossless: bool) -> tuple[int, int]:
         """(latent level, pixel bin width: 0 none, 1 exact) of a quality or of lossless mode."""
@@ -731,66 +627,6 @@ def _check_tables(net: CodecNet) -> None:
             raise ValueError(f"the coding tables of level {level} hold negative probabilities")
 
 
-@contextlib.contextmanager
-def _one_thread() -> Iterator[None]:
-    """Run the coding passes on one thread, then restore the caller's setting.
-
-    The probabilities the decoder rebuilds must match the encoder's to the last bit; a fixed thread count
-    keeps the order of every floating-point sum fixed whatever the machine's core count (and for the
-    small per-item passes one thread is also much faster than waking a pool).
-    """
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(n)
-
-
-class _Encoding:
-    """The encoder's side of ``_pixels``: it codes the pixels it knows and returns what the decoder sees."""
-
-    def __init__(self, encoders: list[StreamEncoder], values: Tensor):
-        self.encoders, self.values = encoders, values  # values (n, C, H, W) uint8
-        self.count = len(encoders)
-
-    def code(self, blocks: Iterable, per_item: int, where: Tensor, bins: int | None) -> np.ndarray:
-        """Probability rows (first row, rows (r, L)) in order over the items' C * P rows each -> the symbols
-        coded, (n, C * P)."""
-        h, w = self.values.shape[-2:]
-        v = self.values[:, :, where[:h, :w]].to(torch.int64).reshape(self.count, -1).numpy()  # (n, C * P)
-        symbols = v if bins is None else v // bins
-        flat = symbols.reshape(-1)
-        for start, block in blocks:
-            for k, lo, hi in _spans(start, len(block), per_item, self.count):
-                self.encoders[k].encode(flat[lo:hi], block[lo - start : hi - start])
-        return symbols
-
-
-class _Decoding:
-    def __init__(self, decoders: list[StreamDecoder]):
-        self.decoders = decoders
-        self.count = len(decoders)
-
-    def code(self, blocks: Iterable, per_item: int, where: Tensor, bins: int | None) -> np.ndarray:
-        out = np.empty(self.count * per_item, np.int64)
-        for start, block in blocks:
-            for k, lo, hi in _spans(start, len(block), per_item, self.count):
-                out[lo:hi] = self.decoders[k].decode(block[lo - start : hi - start])
-        return out.reshape(self.count, per_item)
-
-
-def _spans(start: int, length: int, per_item: int, count: int) -> Iterator[tuple[int, int, int]]:
-    """(item, first row, end row) of each of the ``count`` items' share of rows [start, start + length),
-    item k owning rows [k * per_item, (k + 1) * per_item)."""
-    lo, end = start, min(start + length, count * per_item)
-    while lo < end:
-        k = lo // per_item
-        hi = min(end, (k + 1) * per_item)
-        yield k, lo, hi
-        lo = hi
-
-
 def _key(item: Item) -> tuple:
     return (tuple(item.shape), tuple(item.padding), item.quality, item.lossless)
 
@@ -830,10 +666,6 @@ def _check_in_memory(values: int, source: str) -> None:
         f"decompressing all of {source} at once ({values:,} pixel values, then their stack)",
         "; decode_stream(reader) gives the images one at a time",
     )
-
-
-def _to_uint8(x: Tensor) -> np.ndarray:
-    return torch.round(x.clamp(0, 1) * 255).to(torch.uint8).numpy()
 
 
 def _as_uint8(image: Any, what: str) -> np.ndarray:

@@ -250,7 +250,7 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         )
 
     def _seed(self) -> int:
-        from aekit.inputs import seed_of
+        from aekit.validation import seed_of
 
         return seed_of(self.random_state)
 

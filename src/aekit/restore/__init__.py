@@ -1,7 +1,7 @@
 """Image restoration: denoise, colorize, upscale and inpaint with networks trained on clean images only.
 
 ``from aekit.restore import ImageRestorer``. The estimator (torch, scikit-learn) is imported on first use,
-so the image helpers in ``aekit.restore.images`` stay light. The network registers itself in
+so importing the package stays light. The network registers itself in
 ``aekit.models.registry.NETWORKS`` when ``aekit.restore.network`` is imported.
 """
 

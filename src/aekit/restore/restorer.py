@@ -24,9 +24,9 @@ from torch import Tensor
 from aekit import threads
 from aekit.device import resolve_device
 from aekit.errors import ConfigError, DataError, ModelFileError
-from aekit.inputs import image_list, seed_of
 from aekit.restore.network import RestorationNetConfig, RestorationUNet, luma
 from aekit.restore.tasks import MASKS, SCALES, TASKS, Observed, Settings, Task, augment, quantize
+from aekit.validation import image_list, seed_of
 
 LOSSES = ("mse", "l1")
 # epochs="auto" aims at about this many optimizer steps: enough for a small network to get well past the

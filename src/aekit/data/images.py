@@ -1,4 +1,4 @@
-"""Reading and writing the PNG/JPEG files that ``aekit restore`` works on."""
+"""Reading and writing PNG/JPEG files (what ``aekit restore`` and ``aekit compress`` work on)."""
 
 from __future__ import annotations
 

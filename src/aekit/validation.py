@@ -1,4 +1,5 @@
-"""Small checks every estimator shares: the seed a ``random_state`` stands for, and a batch of images."""
+"""Checks every estimator shares on its arguments (as in ``sklearn.utils.validation``): the seed a
+``random_state`` stands for, and a batch of images."""
 
 from __future__ import annotations
 

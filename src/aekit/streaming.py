@@ -7,12 +7,13 @@ estimators' prediction batches (``PREDICT_BATCH`` rows), so every row goes throu
 the batch it would meet in memory and the output is identical to applying the model to the whole array.
 
 ``--workers N`` farms the chunks out to N processes (each loads the model once); results are written in
-input order, with at most two chunks per worker in flight.
+input order, with at most two chunks per worker in flight. The engine behind ``aekit embed``, ``encode``,
+``decode``, ``reconstruct`` and ``detect``; their options (``--chunk-rows``, ``--workers``) are
+``aekit.cli.common.add_stream_options``.
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 from collections import deque
@@ -20,7 +21,6 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from aekit.cli.common import open_input, positive_int  # noqa: F401 - open_input re-exported
 from aekit.errors import DataError
 
 # float32 bytes of model input per chunk: amortises the calls and bounds the memory. A run's peak is a few
@@ -30,48 +30,12 @@ PREDICT_BATCH = 1024  # aekit.estimators.autoencoder.PREDICT_BATCH (not imported
 IN_FLIGHT_PER_WORKER = 2
 
 
-def add_stream_options(p: argparse.ArgumentParser) -> None:
-    group = p.add_argument_group("streaming (inputs of any size: read, apply and written chunk by chunk)")
-    group.add_argument(
-        "--chunk-rows",
-        type=_whole_batches,
-        metavar="N",
-        help=f"rows per chunk, a multiple of {PREDICT_BATCH} (default: about {CHUNK_BYTES >> 20} MB of "
-        "model input); memory grows with it, results do not change",
-    )
-    group.add_argument(
-        "--workers",
-        type=positive_int,
-        default=1,
-        metavar="N",
-        help="processes applying the model to chunks, in order (default: %(default)s: this process)",
-    )
-    group.add_argument("--quiet", action="store_true", help="no progress bar")
-
-
-def _whole_batches(text: str) -> int:
-    value = positive_int(text)
-    if value % PREDICT_BATCH:
-        raise argparse.ArgumentTypeError(
-            f"expected a multiple of {PREDICT_BATCH} (the model's batch, so results match an in-memory run), "
-            f"got {text!r}; try {max(1, round(value / PREDICT_BATCH)) * PREDICT_BATCH}"
-        )
-    return value
-
-
 def chunk_rows(sample_shape: tuple[int, ...], requested: int | None = None) -> int:
     """Rows per chunk: ``requested``, else whole prediction batches filling about CHUNK_BYTES of float32."""
     if requested:
         return requested
     row = 4 * max(1, math.prod(sample_shape))
     return max(1, CHUNK_BYTES // (row * PREDICT_BATCH)) * PREDICT_BATCH
-
-
-# -- inputs -------------------------------------------------------------------------------------------------
-
-
-# ``open_input`` lives in aekit.cli.common: the one reader of every verb, imported above for the verbs
-# that stream.
 
 
 # -- applying -----------------------------------------------------------------------------------------------
@@ -123,19 +87,19 @@ APPLY: dict[str, Callable[[Any, Any], dict]] = {
 
 
 def _load_autoencoder(path: str, device: str):
-    from aekit.cli.common import load_estimator
+    from aekit import AutoEncoder
 
-    return load_estimator(path, device)
+    return AutoEncoder.load(path, device=device)
 
 
 def load_detector(
     path: str, device: str, contamination: float | None = None, percentile: float | None = None
 ):
-    """An ``AnomalyDetector`` from ``path``, its threshold moved when either option is given."""
+    """An ``AnomalyDetector`` from ``path``, its threshold moved when either option is given. ``device`` is
+    used as given: the front end checks it (``aekit.cli.common.check_device``) before the first load."""
     from aekit import AnomalyDetector
-    from aekit.cli.common import check_device
 
-    det = AnomalyDetector.load(path, device=check_device(device))
+    det = AnomalyDetector.load(path, device=device)
     if contamination is not None or percentile is not None:
         det.set_threshold(contamination=contamination, percentile=percentile)
     return det
