@@ -315,3 +315,9 @@ def test_a_real_model_too_large_for_the_memory_left_is_one_line(tmp_path):
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
     assert "weights; loading it takes about" in done.stderr and "of memory left" in done.stderr
     assert capped(tmp_path / "big.aek", 1 << 30, "info", "--json").returncode == 0  # with room, it loads
+
+
+@pytest.mark.skipif(not Path("/dev/null").exists(), reason="needs /dev/null")
+def test_a_device_is_refused_without_reading_it():
+    with pytest.raises(ModelFileError, match="not a regular file"):
+        tensorfile.read_header("/dev/null")

@@ -151,29 +151,20 @@ def open_data(path: str, key: str | None, series: bool = False) -> tuple[Any, An
     column). Labels (one small number per sample) are read whole; the samples are read in chunks."""
     from aekit.cli.common import open_input
     from aekit.data.files import _label_vector, existing_path, pick_key, read_mat
+    from aekit.data.sources import npz_keys
 
     p = existing_path(path)
     suffix = "" if p.is_dir() else p.suffix.lower()
     if suffix not in (".npz", ".mat"):
         source = open_input(str(p), key, allow_1d=series)  # --key on any other file is refused there
         return source, _table_labels(p) if suffix in (".csv", ".parquet") else None
-    names = _npz_names(p) if suffix == ".npz" else list(read_mat(p))
+    names = npz_keys(p) if suffix == ".npz" else list(read_mat(p))
     name = pick_key(p, names, key, NPZ_KEYS)
     label = NPZ_KEYS.get(name, "")
     y = None
     if label in names:
         y = _npz_member(p, label) if suffix == ".npz" else read_mat(p)[label]
     return open_input(str(p), name, allow_1d=series), _label_vector(y)
-
-
-def _npz_names(path: Path) -> list[str]:
-    import zipfile
-
-    try:
-        with zipfile.ZipFile(path) as archive:
-            return [n[:-4] for n in archive.namelist() if n.endswith(".npy")]
-    except (zipfile.BadZipFile, OSError) as e:
-        raise DataError(f"{path} is not a valid .npz file ({e}); re-save it with numpy.savez") from None
 
 
 def _npz_member(path: Path, name: str):

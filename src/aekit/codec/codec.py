@@ -292,8 +292,7 @@ class ImageCodec(BaseEstimator):
         """How many items of this shape share one network pass: a function of the shape alone."""
         if len(shape) < 2 or min(shape[:2]) < 1:
             return 1  # not an image: decoding refuses it with a proper message
-        stride = self.net_.stride
-        hp, wp = shape[0] + -shape[0] % stride, shape[1] + -shape[1] % stride
+        hp, wp = limits.padded_size(shape[0], shape[1], self.net_.stride)
         return max(1, min(CODING_BATCH, CODING_PIXELS // (hp * wp)))
 
     def _encode_group(

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from aekit import threads
 from aekit.codec import limits
 from aekit.codec.coding import StreamDecoder, StreamEncoder
 from aekit.codec.network import CodecNet
@@ -164,20 +165,14 @@ def pixels(net: CodecNet, latent: Tensor, level: int, bins: int, size: tuple[int
     return pixels[:, :, :h, :w]
 
 
-@contextlib.contextmanager
-def _one_thread() -> Iterator[None]:
+def _one_thread() -> contextlib.AbstractContextManager[None]:
     """Run the coding passes on one thread, then restore the caller's setting.
 
     The probabilities the decoder rebuilds must match the encoder's to the last bit; a fixed thread count
     keeps the order of every floating-point sum fixed whatever the machine's core count (and for the
     small per-item passes one thread is also much faster than waking a pool).
     """
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(n)
+    return threads.using(1)
 
 
 class _Encoding:

@@ -236,7 +236,7 @@ def _open_npz_lazily(path: Path, key: str | None) -> Source:
     try:
         with zipfile.ZipFile(path) as zf:
             members = {i.filename[:-4]: i for i in zf.infolist() if i.filename.endswith(".npy")}
-            key = _npz_key(path, list(members), key)
+            key = pick_key(path, list(members), key)
             info = members[key]
             if info.compress_type == zipfile.ZIP_STORED:
                 with path.open("rb") as f:  # the member's data starts after its local header
@@ -257,10 +257,6 @@ def npz_keys(path: str | os.PathLike) -> list[str]:
             return [n[:-4] for n in zf.namelist() if n.endswith(".npy")]
     except (zipfile.BadZipFile, OSError) as e:
         raise DataError(f"{path} is not a valid .npz file ({e}); re-save it with numpy.savez") from None
-
-
-def _npz_key(path: Path, keys: list[str], key: str | None) -> str:
-    return pick_key(path, keys, key)
 
 
 class CompressedNpzSource(Source):
