@@ -339,7 +339,7 @@ def comparison_png(path: Path, rows: list[dict]) -> None:
     from PIL import Image
 
     from aekit.atomic import atomic_path
-    from aekit.report import mosaic
+    from aekit.reports.pieces import mosaic
 
     grid = [np.stack(crops).astype(np.float32) / 255 for r in rows for crops in r["_crops"].values()]
     tiles = mosaic(grid, gap=4)

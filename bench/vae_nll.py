@@ -47,7 +47,7 @@ def main() -> None:
     import aekit
     from aekit import AutoEncoder
     from aekit.data import load
-    from aekit.report import image_grid
+    from aekit.reports.pieces import image_grid
 
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

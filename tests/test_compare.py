@@ -1,4 +1,4 @@
-"""Features and dimensionality reduction: ``aekit.compare`` and the ``embed`` / ``compare`` verbs.
+"""Features and dimensionality reduction: ``aekit.reports.compare`` and the ``embed`` / ``compare`` verbs.
 
 Tiny models (widths 8, 1 epoch) on the bundled digits and small random arrays, each test in about a second.
 """
@@ -18,7 +18,9 @@ import torch
 from PIL import Image
 
 from aekit import AutoEncoder
-from aekit.compare import (
+from aekit.data import load
+from aekit.errors import ConfigError, DataError
+from aekit.reports.compare import (
     FILES,
     check_code_sizes,
     cluster_quality,
@@ -26,8 +28,6 @@ from aekit.compare import (
     what_is_skipped,
     write_comparison,
 )
-from aekit.data import load
-from aekit.errors import ConfigError, DataError
 from cli_helpers import assert_one_error, run
 
 SRC = Path(__file__).resolve().parents[1] / "src"

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from aekit import report
-from aekit.demo import FILES, MODELS, run_demo
+from aekit.reports import pieces
+from aekit.reports.demo import FILES, MODELS, run_demo
 
 PNGS = [name for name in FILES if name.endswith(".png")]
 
@@ -128,9 +128,9 @@ def test_loss_panels_say_what_each_loss_is():
 
     plain = [{"epoch": 1, "recon": 0.1, "loss": 0.1, "val_recon": 0.1, "val_loss": 0.1, "lr": 1e-3}]
     sparse = [{"epoch": 1, "recon": 0.1, "sparsity": 0.01, "loss": 0.11, "seconds": 1.0}]
-    assert report.loss_label(fitted("mse", plain)) == "MSE"
-    assert report.loss_label(fitted("bce", sparse)) == "BCE + sparsity"
-    assert report.loss_label(fitted("bce", plain, variational=True)) == "negative ELBO per value"
+    assert pieces.loss_label(fitted("mse", plain)) == "MSE"
+    assert pieces.loss_label(fitted("bce", sparse)) == "BCE + sparsity"
+    assert pieces.loss_label(fitted("bce", plain, variational=True)) == "negative ELBO per value"
 
 
 def test_models_learn_something(demo):
@@ -146,7 +146,8 @@ def test_models_learn_something(demo):
 
 
 def test_importing_demo_loads_neither_torch_nor_matplotlib():
-    code = "import sys, aekit.demo, aekit.report; print(sorted({'torch', 'matplotlib'} & set(sys.modules)))"
+    modules = "aekit.reports.demo, aekit.reports.pieces, aekit.report"
+    code = f"import sys, {modules}; print(sorted({{'torch', 'matplotlib'}} & set(sys.modules)))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
 
@@ -154,17 +155,38 @@ def test_importing_demo_loads_neither_torch_nor_matplotlib():
 def test_report_pieces_stand_alone(tmp_path):
     rng = np.random.default_rng(0)
     images = rng.random((6, 5, 7)).astype(np.float32)
-    report.image_rows(tmp_path / "rows.png", [("a", images), ("b <&>", images[:3])])
-    report.image_grid(tmp_path / "grid.png", (images * 255).astype(np.uint8)[..., None], n_cols=4)
-    report.loss_curves(
+    pieces.image_rows(tmp_path / "rows.png", [("a", images), ("b <&>", images[:3])])
+    pieces.image_grid(tmp_path / "grid.png", (images * 255).astype(np.uint8)[..., None], n_cols=4)
+    pieces.loss_curves(
         tmp_path / "loss.png", {"m": [{"epoch": 1, "loss": -0.5}, {"epoch": 2, "loss": -0.7}]}, {"m": "NLL"}
     )
     for name in ("rows.png", "grid.png", "loss.png"):
         with Image.open(tmp_path / name) as image:
             assert image.format == "PNG"
-    report.write_json(tmp_path / "s.json", {"x": np.float32(1.5), "inf": math.inf, "a": np.arange(2)})
+    pieces.write_json(tmp_path / "s.json", {"x": np.float32(1.5), "inf": math.inf, "a": np.arange(2)})
     assert json.loads((tmp_path / "s.json").read_text()) == {"x": 1.5, "inf": None, "a": [0, 1]}
-    report.write_index(tmp_path / "i.html", "t<", ["h"], [["<b>"]], images=[("x y.png", 'cap"')])
+    pieces.write_index(tmp_path / "i.html", "t<", ["h"], [["<b>"]], images=[("x y.png", 'cap"')])
     page = (tmp_path / "i.html").read_text()
     assert "&lt;b&gt;" in page and "<b>" not in page and 'src="x y.png"' in page
-    assert report.psnr(0.01) == pytest.approx(20.0) and report.psnr(0.0) == math.inf
+    assert pieces.psnr(0.01) == pytest.approx(20.0) and pieces.psnr(0.0) == math.inf
+
+
+@pytest.mark.parametrize(
+    ("old", "new"), [("aekit.report", "aekit.reports.pieces"), ("aekit.compare", "aekit.reports.compare")]
+)
+def test_old_module_names_still_import(old, new):
+    """Code written before aekit.reports still imports every public name, and gets the same objects."""
+    import ast
+    import importlib
+    from pathlib import Path
+
+    old_module, new_module = importlib.import_module(old), importlib.import_module(new)
+    public = set()
+    for node in ast.parse(Path(new_module.__file__).read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.FunctionDef | ast.ClassDef):
+            public.add(node.name)
+        elif isinstance(node, ast.Assign):
+            public |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+    public = {name for name in public if not name.startswith("_")}
+    assert set(old_module.__all__) == public
+    assert all(getattr(old_module, name) is getattr(new_module, name) for name in public)

@@ -52,8 +52,9 @@ LAYERS: list[tuple[str, ...]] = [
         "aekit.restore.__init__",
         "aekit.restore.restorer",
     ),
-    # 8 what is built on the estimators: comparisons, reports, the demo, streaming inference
-    ("aekit.compare", "aekit.report", "aekit.htmlreport", "aekit.demo", "aekit.streaming"),
+    # 8 what is built on the estimators: reports, comparisons, the demo, streaming inference; and the old
+    # names aekit.report and aekit.compare, kept for compatibility (they re-export aekit.reports)
+    ("aekit.reports", "aekit.report", "aekit.compare", "aekit.streaming"),
     # 9 the front ends
     ("aekit.cli", "aekit.dashboard", "aekit.__main__"),
 ]

@@ -16,9 +16,10 @@ import pytest
 from PIL import Image
 
 import aekit.codec
-from aekit import AnomalyDetector, AutoEncoder, report
+from aekit import AnomalyDetector, AutoEncoder
 from aekit.cli.main import main
 from aekit.data import load
+from aekit.reports import pieces
 from cli_helpers import assert_one_error, run
 from conftest import SHARED_DATA
 
@@ -148,7 +149,7 @@ def test_numbers_match_the_model(work, name, capsys):
     errors = ((est.reconstruct(x).astype(np.float64) - x) ** 2).reshape(len(x), -1).mean(axis=1)
     summary = _section(text, "summary")
     assert f"{errors.mean():.4g}" in summary
-    assert f"{report.n_parameters(est):,}" in summary
+    assert f"{pieces.n_parameters(est):,}" in summary
     assert f"{len(est.history_)} epochs" in summary and len(est.history_) == 2
     assert f"<th>code size</th><td>{est.model_.config.code_size}<" in summary
     assert f"<th>family</th><td>{est.kind}" in summary
@@ -232,7 +233,7 @@ def test_psnr_is_reported_for_unit_range_data(work):
 
 
 def test_latent_points_for_every_code_size():
-    from aekit.htmlreport import latent_points
+    from aekit.reports.page import latent_points
 
     codes = np.random.default_rng(0).standard_normal((50, 5)).astype(np.float32)
     points, method = latent_points(codes[:, :2])

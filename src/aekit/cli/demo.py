@@ -1,4 +1,4 @@
-"""``aekit demo``: train a few models on a built-in data set and write a report folder (``aekit.demo``)."""
+"""``aekit demo``: train a few models on a built-in data set and write a report folder (``reports.demo``)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from aekit.demo import run_demo
+    from aekit.reports.demo import run_demo
 
     require("matplotlib", "plots", "aekit demo")  # its report is figures: say so before training
     run_demo(Path(args.out), quick=args.quick)

@@ -149,9 +149,9 @@ def _embed(args: argparse.Namespace) -> int:
 def _compare(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from aekit.compare import FILES, compare_with_pca, what_is_skipped, write_comparison
     from aekit.data import load
     from aekit.models import FAMILIES
+    from aekit.reports.compare import FILES, compare_with_pca, what_is_skipped, write_comparison
 
     require("matplotlib", "plots", "aekit compare")  # its report is figures: say so before training
     if args.kind != "auto" and args.kind not in FAMILIES:  # before loading the data, which can take a while

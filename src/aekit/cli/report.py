@@ -1,4 +1,4 @@
-"""``aekit report``: one self-contained HTML page about a trained autoencoder (``aekit.htmlreport``)."""
+"""``aekit report``: one self-contained HTML page about a trained autoencoder (``aekit.reports.page``)."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from aekit import tensorfile
     from aekit.data import load
-    from aekit.htmlreport import write_report
+    from aekit.reports.page import write_report
 
     require("matplotlib", "plots", "aekit report")
     out = check_output(args.out, args.model, args.data)

@@ -22,7 +22,7 @@ from aekit import runfolder
 from aekit.dashboard.errors import NotFound
 from aekit.runfolder import CHECKPOINT, METRICS, RUN_CONFIG
 
-COMPARISON = "comparison.json"  # aekit.compare.FILES: what 'aekit compare -o DIR' writes
+COMPARISON = "comparison.json"  # aekit.reports.compare.FILES: what 'aekit compare -o DIR' writes
 EXAMPLES = "examples.npz"
 LIVE_SECONDS = 60  # an unfinished run whose metrics (or folder) changed this recently is shown as training
 COMPARE_DEPTH = 2  # comparison folders are looked for this many levels below the runs folder

@@ -4,8 +4,8 @@ The page holds the model's summary, its loss curves, test inputs beside their re
 one's error, its error beside PCA's at a few code sizes around its own, a 2-D map of its codes coloured by
 label, and samples (a VAE) or interpolations (any other family). Every picture is a PNG inlined as a
 ``data:`` URL and the styling is one inline ``<style>``: no scripts, fonts or links to fetch, so the file
-can be mailed, archived or opened offline and looks the same. Figures come from ``aekit.report`` and
-``aekit.compare``, drawn into memory; errors are measured as ``aekit eval`` measures them.
+can be mailed, archived or opened offline and looks the same. Figures come from ``reports.pieces`` and
+``reports.compare``, drawn into memory; errors are measured as ``aekit eval`` measures them.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from aekit import compare, report
 from aekit.atomic import write_text_atomic
 from aekit.errors import DataError
+from aekit.reports import compare, pieces
 
 N_EVAL = 10_000  # test samples scored at most (all of MNIST's test set): bounds the time on big sets
 # test samples shown beside their reconstructions: the first ones and the worst ones. A table's sample is
@@ -147,7 +147,7 @@ esc = html.escape
 
 def _img(png: bytes, alt: str, width: int | None = None) -> str:
     size = f' width="{width}"' if width else ""
-    return f'<img src="{report.data_url(png)}" alt="{esc(alt, quote=True)}"{size}>'
+    return f'<img src="{pieces.data_url(png)}" alt="{esc(alt, quote=True)}"{size}>'
 
 
 def _figure(png: bytes, caption: str) -> str:
@@ -174,13 +174,13 @@ def _summary(f: Facts) -> str:
     rows = [
         ("family", family_of(model) + (f" (denoising: {est.noise}, {est.noise_level})" if est.noise else "")),
         ("code size", str(f.code_size)),
-        ("parameters", f"{report.n_parameters(est):,}"),
+        ("parameters", f"{pieces.n_parameters(est):,}"),
         ("loss", str(model.config.loss)),
         ("samples", f"shape {tuple(spec.sample_shape)}, {spec.dtype}, scaling {spec.scaling}"),
         ("training", _training(history, est)),
         ("data", f"{f.data_name}: {len(f.x):,} {f.split} samples scored; PCA fitted on {f.n_train:,} "
                  "training samples"),
-        (f"{f.split} MSE", _num(f.mse) + (f" (PSNR {report.psnr(f.mse):.2f} dB)" if unit_range else "")),
+        (f"{f.split} MSE", _num(f.mse) + (f" (PSNR {pieces.psnr(f.mse):.2f} dB)" if unit_range else "")),
         ("PCA, same code size", versus),
         ("mean sample", f"{_num(f.mean_error)} (predicting the mean training sample for every one)"),
     ]  # fmt: skip
@@ -216,7 +216,7 @@ def _losses(f: Facts) -> str:
     history = list(f.est.history_)
     if not history:
         return '<p class="note">The file holds no training history, so there are no curves to draw.</p>'
-    png = report.png_bytes(report.loss_curves, {f.name: history}, {f.name: report.loss_label(f.est)})
+    png = pieces.png_bytes(pieces.loss_curves, {f.name: history}, {f.name: pieces.loss_label(f.est)})
     what = "validation loss (dashed)" if any("val_loss" in h for h in history) else "no validation split"
     return _figure(png, f"Training loss per epoch and {what}; log scale when every loss is positive.")
 
@@ -240,8 +240,8 @@ def _image_cards(f: Facts, indices: np.ndarray) -> str:
     for i, x, out in zip(indices, inputs, outputs, strict=True):
         label = "" if f.labels is None else f" (label {esc(str(f.labels[i]))})"
         cards.append(
-            f'<div class="card">{_img(report.image_png(x), f"input {i}", shown)}'
-            f"{_img(report.image_png(out), f'reconstruction {i}', shown)}"
+            f'<div class="card">{_img(pieces.image_png(x), f"input {i}", shown)}'
+            f"{_img(pieces.image_png(out), f'reconstruction {i}', shown)}"
             f"<span>#{i}{label}<br>MSE {_num(f.errors[i])}</span></div>"
         )
     note = '<p class="note">Each card: the input above, its reconstruction below.</p>'
@@ -253,7 +253,7 @@ def _table_profiles(f: Facts, indices: np.ndarray) -> str:
         (f"#{i}: MSE {_num(f.errors[i])}", {"input": f.target[i], "reconstruction": f.recon[i]})
         for i in indices
     ]
-    png = report.png_bytes(_profiles, panels)
+    png = pieces.png_bytes(_profiles, panels)
     return _figure(png, "Each sample's features (as the model sees them): input and reconstruction.")
 
 
@@ -267,7 +267,7 @@ def _profiles(path: Any, panels: Sequence[tuple[str, Mapping[str, np.ndarray]]])
     """Tables have no picture: one small panel per sample, one line per series over the feature index."""
     n_cols = min(4, len(panels))
     n_rows = math.ceil(len(panels) / n_cols)
-    fig = report.figure(3.0 * n_cols, 2.0 * n_rows + 0.4)
+    fig = pieces.figure(3.0 * n_cols, 2.0 * n_rows + 0.4)
     axes = fig.subplots(n_rows, n_cols, squeeze=False)
     for ax, (title, series) in zip(axes.flat, panels, strict=False):
         for label, values in series.items():
@@ -277,7 +277,7 @@ def _profiles(path: Any, panels: Sequence[tuple[str, Mapping[str, np.ndarray]]])
     for ax in list(axes.flat)[len(panels) :]:
         ax.set_visible(False)
     fig.legend(*axes.flat[0].get_legend_handles_labels(), loc="outside lower center", ncols=4, fontsize=8)
-    return report.save_figure(fig, path)
+    return pieces.save_figure(fig, path)
 
 
 def _versus_pca(f: Facts) -> str:
@@ -288,7 +288,7 @@ def _versus_pca(f: Facts) -> str:
         sizes, own = [*sizes, f.code_size], [math.nan] * len(sizes) + [f.mse]
         curves["PCA"].append(math.nan)
     curves = {f"this model ({f.est.kind}, code size {f.code_size})": own, **curves}
-    png = report.png_bytes(report.code_size_curve, sizes, curves, baseline=f.mean_error)
+    png = pieces.png_bytes(pieces.code_size_curve, sizes, curves, baseline=f.mean_error)
     rows = "".join(
         f"<tr><td>{k}</td><td>{_num(e)}</td><td>{_num(f.mse) if k == f.code_size else ''}</td></tr>"
         for k, e in zip(f.pca_sizes, f.pca_errors, strict=True)
@@ -335,7 +335,7 @@ def _latent(f: Facts) -> str:
     points, method = latent_points(f.est.transform(f.x[:n]))
     title, what = (words.format(k=f.code_size) for words in _LATENT_WORDS[method])
     labels = None if f.labels is None else f.labels[:n]
-    png = report.png_bytes(compare.scatter_2d, {f"{f.name}: {title}": points}, labels)
+    png = pieces.png_bytes(compare.scatter_2d, {f"{f.name}: {title}": points}, labels)
     coloured = ", coloured by label" if labels is not None else " (the data has no labels to colour by)"
     code = " (a VAE's: its posterior means)" if f.is_vae else ""
     return _figure(png, f"Codes{code} of {n:,} {f.split} samples: {what}{coloured}.")
@@ -344,10 +344,10 @@ def _latent(f: Facts) -> str:
 def _samples(f: Facts) -> str:
     samples = f.est.sample(N_SAMPLES, random_state=0)
     if f.is_image:
-        png = report.png_bytes(report.image_grid, f.pictures(samples), n_cols=16)
+        png = pieces.png_bytes(pieces.image_grid, f.pictures(samples), n_cols=16)
     else:
         scaled = f.est.spec_.to_model(samples)
-        png = report.png_bytes(
+        png = pieces.png_bytes(
             _profiles, [(f"sample {i + 1}", {"sample": s}) for i, s in enumerate(scaled[:8])]
         )
     return _figure(
@@ -363,7 +363,7 @@ def _interpolations(f: Facts) -> str:
     name = (lambda i: f"#{i}") if f.labels is None else (lambda i: f"{f.labels[i]} (#{i})")
     if f.is_image:
         rows = [(f"{name(a)} to {name(b)}", f.pictures(path)) for a, b, path in paths]
-        png = report.png_bytes(report.image_rows, rows)
+        png = pieces.png_bytes(pieces.image_rows, rows)
     else:
         ts = np.linspace(0.0, 1.0, STEPS)
         panels = [
@@ -373,7 +373,7 @@ def _interpolations(f: Facts) -> str:
             )
             for a, b, p in paths
         ]
-        png = report.png_bytes(_profiles, panels)
+        png = pieces.png_bytes(_profiles, panels)
     return _figure(
         png,
         f"Decoded codes on the straight line between the codes of two {f.split} samples, {STEPS} steps; "

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from aekit import report
+from aekit.reports import pieces
 
 DATASET = "digits"
 CODE_SIZE = 8  # every family's code size; also one point of the autoencoder-vs-PCA curve
@@ -76,8 +76,9 @@ def run_demo(out_dir: Path, quick: bool = False) -> dict[str, Any]:
     """
     from rich.console import Console
 
-    from aekit import htmlreport, threads
+    from aekit import threads
     from aekit.data import load
+    from aekit.reports import page
 
     out_dir = Path(out_dir)
     plan = QUICK if quick else FULL
@@ -97,7 +98,7 @@ def run_demo(out_dir: Path, quick: bool = False) -> dict[str, Any]:
         data = load(DATASET)
         fitted, seconds, curve = _train(plan, data.x_train, data.x_test, say)
         say("Writing the report...")
-        htmlreport.write_report(out_dir / "report.html", fitted[REPORT_MODEL], data, name=REPORT_MODEL)
+        page.write_report(out_dir / "report.html", fitted[REPORT_MODEL], data, name=REPORT_MODEL)
         figures = _write_report(out_dir, data.x_train, data.x_test, fitted, seconds, curve, quick, started)
     _print_summary(console, figures)
     return figures
@@ -107,7 +108,8 @@ def _train(
     plan: Plan, x_train: np.ndarray, x_test: np.ndarray, say: Callable[[str], Any]
 ) -> tuple[dict, dict, dict]:
     """Fit every model and the curve; return (estimators, train seconds, curve figures)."""
-    from aekit import AutoEncoder, compare
+    from aekit import AutoEncoder
+    from aekit.reports import compare
 
     common = {
         "epochs": plan.epochs,
@@ -130,7 +132,7 @@ def _train(
     curve: dict[str, list] = {"code_sizes": sizes, "autoencoder_mse": [], "pca_mse": [], "train_seconds": []}
     for k in sizes:
         estimator, secs = fit(f"dense autoencoder with code size {k}", _dense(plan, k))
-        curve["autoencoder_mse"].append(report.mse(estimator.reconstruct(x_test), x_test))
+        curve["autoencoder_mse"].append(pieces.mse(estimator.reconstruct(x_test), x_test))
         curve["train_seconds"].append(secs)
         if k == CODE_SIZE:
             fitted["dense"], seconds["dense"] = estimator, secs
@@ -167,16 +169,16 @@ def _write_report(out_dir, x_train, x_test, fitted, seconds, curve, quick, start
     recons = {name: est.reconstruct(x_test) for name, est in fitted.items()}
     models = {}
     for name, label, _ in MODELS:
-        est, test_mse = fitted[name], report.mse(recons[name], x_test)
+        est, test_mse = fitted[name], pieces.mse(recons[name], x_test)
         models[name] = {
             "description": label,
             "kind": est.kind,
             "code_size": est.code_size,
-            "parameters": report.n_parameters(est),
+            "parameters": pieces.n_parameters(est),
             "epochs": len(est.history_),
             "train_seconds": seconds[name],
             "test_mse": test_mse,
-            "test_psnr": report.psnr(test_mse),  # the data lie in [0, 1]: peak 1
+            "test_psnr": pieces.psnr(test_mse),  # the data lie in [0, 1]: peak 1
             "pca_mse": pca_at[est.code_size],
         }
 
@@ -189,15 +191,15 @@ def _write_report(out_dir, x_train, x_test, fitted, seconds, curve, quick, start
         "quick": quick,
         "n_train": len(x_train),
         "n_test": len(x_test),
-        "mean_image_mse": report.mse(np.broadcast_to(x_train.mean(axis=0), x_test.shape), x_test),
+        "mean_image_mse": pieces.mse(np.broadcast_to(x_train.mean(axis=0), x_test.shape), x_test),
         "models": models,
         "ae_vs_pca": curve,
         "denoising": {
             "noise": "gaussian",
             "noise_level": NOISE_LEVEL,
-            "noisy_input_mse": report.mse(noisy, x_test),
-            "denoising_mse": report.mse(denoised, x_test),
-            "dense_on_noisy_mse": report.mse(fitted["dense"].reconstruct(noisy), x_test),
+            "noisy_input_mse": pieces.mse(noisy, x_test),
+            "denoising_mse": pieces.mse(denoised, x_test),
+            "dense_on_noisy_mse": pieces.mse(fitted["dense"].reconstruct(noisy), x_test),
         },
         "device": fitted["dense"].device_,
         "versions": {"aekit": __version__, "torch": torch.__version__, "numpy": np.__version__,
@@ -207,24 +209,24 @@ def _write_report(out_dir, x_train, x_test, fitted, seconds, curve, quick, start
     rows = [("input", x_test[:N_SHOWN])]
     rows += [(name, recons[name][:N_SHOWN]) for name, _, _ in MODELS if name != "denoising"]
     rows += [("noisy input", noisy[:N_SHOWN]), ("denoised", denoised[:N_SHOWN])]
-    report.image_rows(out_dir / "reconstructions.png", rows)
-    report.loss_curves(
+    pieces.image_rows(out_dir / "reconstructions.png", rows)
+    pieces.loss_curves(
         out_dir / "loss_curves.png",
         {name: fitted[name].history_ for name, _, _ in MODELS},
-        {name: report.loss_label(fitted[name]) for name, _, _ in MODELS},
+        {name: pieces.loss_label(fitted[name]) for name, _, _ in MODELS},
     )
-    report.code_size_curve(
+    pieces.code_size_curve(
         out_dir / "ae_vs_pca.png",
         curve["code_sizes"],
         {"dense autoencoder": curve["autoencoder_mse"], "PCA": curve["pca_mse"]},
         baseline=figures["mean_image_mse"],
     )
-    report.image_grid(out_dir / "samples.png", report.vae_samples(fitted["vae"], N_SAMPLES, seed=0))
+    pieces.image_grid(out_dir / "samples.png", pieces.vae_samples(fitted["vae"], N_SAMPLES, seed=0))
     figures["seconds"] = time.perf_counter() - started
-    report.write_json(out_dir / "summary.json", figures)
+    pieces.write_json(out_dir / "summary.json", figures)
     title = f"aekit demo: autoencoders on {DATASET}"
     header, table = _table(figures)
-    report.write_index(out_dir / "index.html", title, header, table, images=_IMAGES, notes=_notes(figures))
+    pieces.write_index(out_dir / "index.html", title, header, table, images=_IMAGES, notes=_notes(figures))
     figures["report"] = str(out_dir / "index.html")
     return figures
 
