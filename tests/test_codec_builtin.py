@@ -6,6 +6,7 @@ the fingerprint); any change to them must be deliberate, so the fingerprint is p
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import json
 import pickle
@@ -58,7 +59,7 @@ def test_the_weights_are_package_data_so_the_wheel_carries_them():
 def test_unknown_name_and_missing_weights_are_clear_errors(monkeypatch, tmp_path):
     with pytest.raises(ModelFileError, match=r"'faces' is not a built-in model; built-in models: photo"):
         builtin.builtin_path("faces")
-    monkeypatch.setattr(builtin, "WEIGHTS_DIR", tmp_path)
+    monkeypatch.setattr(builtin, "CODECS", dataclasses.replace(builtin.CODECS, folder=tmp_path))
     with pytest.raises(
         ModelFileError, match=r"built-in model 'photo' has no weights file: .*photo.aek is missing"
     ):

@@ -30,6 +30,7 @@ LAYERS: list[tuple[str, ...]] = [
         "aekit.device",
         "aekit.tensorfile",
         "aekit.runfolder",
+        "aekit.builtins",
     ),
     # 1 loaders, sources, writers, scaling
     ("aekit.data",),

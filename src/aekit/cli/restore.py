@@ -27,11 +27,20 @@ VERBS = ("restore",)
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "restore",
-        help="denoise, colorize, upscale or inpaint images with a model from 'aekit train --task ...'",
-        description="Restore PNG/JPEG images with a restoration model trained by 'aekit train --task "
-        "denoise|colorize|upscale|inpaint'. Images of any size; an upscale model enlarges them.",
+        help="denoise, upscale, inpaint or colorize images: built-in models, or your own",
+        description="Restore PNG/JPEG images, grayscale or RGB, of any size. MODEL is a built-in name "
+        "(denoise, upscale, inpaint, colorize: no training needed) or a model file from 'aekit train "
+        "--task denoise|colorize|upscale|inpaint'.",
+        epilog="examples:\n  aekit restore denoise noisy.png -o clean.png\n"
+        "  aekit restore upscale --scale 4 small.png -o big.png\n"
+        "  aekit restore inpaint photo.png --mask holes.png -o filled.png\n"
+        "  aekit restore colorize old_photos/ -o coloured/",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("model", help="a restoration model file (.aek)")
+    p.add_argument(
+        "model",
+        help="a built-in model (denoise, upscale, inpaint, colorize) or a restoration model file (.aek)",
+    )
     p.add_argument("input", help="a PNG/JPEG image, or a folder of them")
     p.add_argument(
         "-o", "--output", required=True, help="output image (.png/.jpg), or a folder when INPUT is a folder"
@@ -50,8 +59,34 @@ def add_parser(subparsers) -> None:
         help="run larger images as overlapping tiles of this side, blended without seams; bounds memory "
         "(default: %(default)s)",
     )
+    p.add_argument(
+        "--scale",
+        type=int,
+        choices=(2, 4),
+        help="the built-in upscale model's factor (default: 2)",
+    )
+    p.add_argument(
+        "--sigma",
+        type=sigma_255,
+        metavar="SIGMA",
+        help="the built-in (blind) denoiser: the noise's standard deviation on the 0-255 scale, when known "
+        "(default: estimated from each image)",
+    )
     add_device_option(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+
+
+def sigma_255(text: str) -> float:
+    """--sigma: a noise level on the 0-255 scale."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number; give e.g. --sigma 25") from None
+    if not 0 <= value <= 255:
+        raise argparse.ArgumentTypeError(
+            f"{text} is outside 0-255; give e.g. --sigma 25 (on the 0-255 scale)"
+        )
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -72,19 +107,39 @@ def run(args: argparse.Namespace) -> int:
             raise DataError(f"-o {out} is a folder; give an output file name such as {out / source.name}")
         jobs = [(source, out)]
     _check_no_overwrite(jobs)
-    restorer = _load(args.model, args.device)
+    restorer = _load(args.model, args.scale, args.device)
     masks = _mask_source(args.mask, source, restorer.task)
-    done = _restore_all(restorer, jobs, masks, args.tile, quiet=args.quiet)
+    sigma = None if args.sigma is None else args.sigma / 255
+    if sigma is not None and not restorer.settings_.blind:
+        raise DataError(
+            f"--sigma is for the built-in blind denoiser ('aekit restore denoise ...'); {args.model} "
+            + (
+                "was trained on one noise level"
+                if restorer.task == "denoise"
+                else f"is a {restorer.task} model"
+            )
+        )
+    done = _restore_all(restorer, jobs, masks, args.tile, quiet=args.quiet, sigma=sigma)
     if not args.quiet:
         where = out if len(jobs) == 1 else f"{out}/ ({len(jobs)} images)"
         print(f"{restorer.task}: wrote {where} in {done:.1f} s")
     return 0
 
 
-def _load(path: str, device: str):
+def _load(model: str, scale: int | None, device: str):
     from aekit.restore import ImageRestorer
+    from aekit.restore.builtin import builtin_names, is_builtin
 
-    return ImageRestorer.load(path, device=check_device(device))
+    if is_builtin(model):
+        return ImageRestorer.pretrained(model, scale=scale, device=check_device(device))
+    if not Path(model).expanduser().exists():
+        raise DataError(
+            f"{model!r} is neither a built-in model ({', '.join(builtin_names())}) nor a model file; "
+            "check the name or the path"
+        )
+    if scale is not None:
+        note(f"--scale picks a built-in upscale model; {model} enlarges by its own factor, so it is ignored")
+    return ImageRestorer.load(model, device=check_device(device))
 
 
 def _check_no_overwrite(jobs: list[tuple[Path, Path]]) -> None:
@@ -130,7 +185,9 @@ def _mask_in(folder: Path, image: Path) -> Path:
     raise DataError(f"no mask for {image.name} in {folder}; add {folder / (image.stem + '.png')}")
 
 
-def _restore_all(restorer, jobs: list[tuple[Path, Path]], masks, tile: int, quiet: bool) -> float:
+def _restore_all(
+    restorer, jobs: list[tuple[Path, Path]], masks, tile: int, quiet: bool, sigma: float | None = None
+) -> float:
     import time
 
     from aekit.data.images import read_image, write_image
@@ -139,9 +196,10 @@ def _restore_all(restorer, jobs: list[tuple[Path, Path]], masks, tile: int, quie
     bar = _progress(len(jobs), enabled=not quiet and len(jobs) > 1)
     try:
         for src, dst in jobs:
+            _refuse_alpha(src)
             image = read_image(src)
             try:
-                restored = restorer.restore(image, mask=masks(src), tile=tile)
+                restored = restorer.restore(image, mask=masks(src), tile=tile, sigma=sigma)
             except DataError as exc:  # name the file: "image 0" means nothing in a folder of hundreds
                 raise DataError(f"{src}: {exc}") from None
             write_image(dst, restored)
@@ -151,6 +209,22 @@ def _restore_all(restorer, jobs: list[tuple[Path, Path]], masks, tile: int, quie
         if bar is not None:
             bar.stop()
     return time.perf_counter() - started
+
+
+def _refuse_alpha(path: Path) -> None:
+    """Restoring an image with transparency would drop it from the output: say so instead."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            alpha = "A" in im.getbands() or "transparency" in im.info
+    except (OSError, UnidentifiedImageError, ValueError):
+        return  # read_image says what is wrong with the file
+    if alpha:
+        raise DataError(
+            f"{path} has an alpha channel (transparency), which restoring would drop; flatten it to RGB "
+            "or grayscale first (e.g. PIL's image.convert('RGB'))"
+        )
 
 
 def _progress(total: int, enabled: bool):
@@ -224,6 +298,17 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
         default=32,
         help="channels of the network's first level (default: %(default)s)",
     )
+    group.add_argument(
+        "--init",
+        metavar="MODEL",
+        help="fine-tune instead of training from scratch: a built-in model (denoise, upscale-x2, upscale-x4, "
+        "inpaint, colorize) or a .aek file of the same task; its network and settings are kept",
+    )
+    group.add_argument(
+        "--freeze",
+        choices=("encoder", "decoder"),
+        help="with --init: keep this half of the starting network as it is",
+    )
 
 
 # below this PSNR gain over its input (dB) a trained model is said to have barely learned
@@ -260,5 +345,7 @@ def build_restorer(args: argparse.Namespace, device: str, run_dir: Path):
         crop=args.crop,
         crops_per_image=args.crops_per_image,
         loss=args.loss,
+        init=args.init,
+        freeze=args.freeze,
         **fit_settings(args, device, run_dir),
     )

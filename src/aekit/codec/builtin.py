@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aekit.errors import ModelFileError
+from aekit.builtins import Builtins
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
@@ -22,33 +22,19 @@ BUILTIN_MODELS: dict[str, tuple[str, str]] = {
         "scikit-image/matplotlib sample photographs and CIFAR-10, never on Kodak",
     ),
 }
+CODECS = Builtins(WEIGHTS_DIR, BUILTIN_MODELS, "bench/train_photo_codec.py")
 
 
 def builtin_names() -> list[str]:
     """The names of the built-in models, sorted."""
-    return sorted(BUILTIN_MODELS)
+    return CODECS.names()
 
 
 def is_builtin(name: str | Path) -> bool:
     """True when ``name`` is the name of a built-in model (not a path to a model file)."""
-    return isinstance(name, str) and name in BUILTIN_MODELS
+    return name in CODECS
 
 
 def builtin_path(name: str) -> Path:
     """The model file of built-in ``name``; ModelFileError if there is no such name or its file is missing."""
-    path = WEIGHTS_DIR / BUILTIN_MODELS[_known(name)][0]
-    if not path.is_file():
-        raise ModelFileError(
-            f"the built-in model {name!r} has no weights file: {path} is missing. Reinstall aekit (the file "
-            "ships as package data), or train it with bench/train_photo_codec.py and pass the .aek path."
-        )
-    return path
-
-
-def _known(name: str) -> str:
-    if name not in BUILTIN_MODELS:
-        raise ModelFileError(
-            f"{name!r} is not a built-in model; built-in models: {', '.join(builtin_names())}. "
-            "To use a model file, give its path (a .aek file)."
-        )
-    return name
+    return CODECS.path(name)

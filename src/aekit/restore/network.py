@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from aekit.errors import ConfigError
@@ -42,7 +43,11 @@ class RestorationNetConfig:
     out_channels: int  # 1 (grayscale) or 3 (RGB)
     width: int = 32  # channels at full resolution, doubled at each level down
     depth: int = 2  # levels of 2x downsampling: the input is padded to a multiple of 2**depth
-    blocks: int = 2  # 3x3 convolutions per level, on the way down and again on the way up
+    blocks: int = (
+        2  # 3x3 convolutions (or residual blocks) per level, on the way down and again on the way up
+    )
+    residual: bool = False  # blocks of two convolutions plus a skip (deeper networks train faster so)
+    unshuffle: int = 1  # 2: the network works on 2x2 pixel groups (FFDNet), 4x less arithmetic per pixel
     base: Literal["input", "gray"] = "input"  # what the residual is added to (input channels, or gray x 3)
     keep_luma: bool = False  # colorize: the output keeps the input's luminance, only chroma is predicted
     keep_known: bool = False  # inpaint: pixels outside the mask (last input channel) pass through unchanged
@@ -56,6 +61,10 @@ class RestorationNetConfig:
         if not isinstance(self.depth, int) or not 0 <= self.depth <= 6:
             raise ConfigError(
                 f"depth must be an integer from 0 to 6 (levels of downsampling); got {self.depth!r}."
+            )
+        if self.unshuffle not in (1, 2, 4):
+            raise ConfigError(
+                f"unshuffle must be 1, 2 or 4 (pixels per side of a group); got {self.unshuffle!r}."
             )
         choices = {"base": ("input", "gray"), "loss": ("mse", "l1")}
         for name, allowed in choices.items():
@@ -80,11 +89,25 @@ class RestorationNetConfig:
         return cls(**data)
 
 
-def _convs(c_in: int, c_out: int, n: int) -> nn.Sequential:
+def _convs(width: int, n: int, residual: bool) -> nn.Sequential:
+    if residual:
+        return nn.Sequential(*[ResidualBlock(width) for _ in range(n)])
     layers: list[nn.Module] = []
-    for i in range(n):
-        layers += [nn.Conv2d(c_in if i == 0 else c_out, c_out, 3, padding=1), nn.LeakyReLU(0.1, inplace=True)]
+    for _ in range(n):
+        layers += [nn.Conv2d(width, width, 3, padding=1), nn.LeakyReLU(0.1, inplace=True)]
     return nn.Sequential(*layers)
+
+
+class ResidualBlock(nn.Module):
+    """x + conv(relu(conv(x))): EDSR's block (Lim et al. 2017), without batch norm (it hurts restoration)."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(width, width, 3, padding=1)
+        self.conv2 = nn.Conv2d(width, width, 3, padding=1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.conv2(F.relu(self.conv1(x)))
 
 
 class RestorationUNet(nn.Module):
@@ -102,17 +125,20 @@ class RestorationUNet(nn.Module):
         config.validate()
         self.config = config
         widths = [config.width * 2**i for i in range(config.depth + 1)]
-        self.head = nn.Sequential(nn.Conv2d(config.in_channels, widths[0], 3, padding=1), nn.LeakyReLU(0.1))
-        self.enc = nn.ModuleList([_convs(widths[0], widths[0], config.blocks)])
+        group = config.unshuffle**2  # channels per input channel after pixel-unshuffle
+        self.head = nn.Sequential(
+            nn.Conv2d(config.in_channels * group, widths[0], 3, padding=1), nn.LeakyReLU(0.1)
+        )
+        self.enc = nn.ModuleList([_convs(widths[0], config.blocks, config.residual)])
         self.down = nn.ModuleList()
         self.up = nn.ModuleList()
         self.dec = nn.ModuleList()
         for i in range(1, config.depth + 1):
             self.down.append(nn.Conv2d(widths[i - 1], widths[i], 3, stride=2, padding=1))
-            self.enc.append(_convs(widths[i], widths[i], config.blocks))
+            self.enc.append(_convs(widths[i], config.blocks, config.residual))
             self.up.append(nn.ConvTranspose2d(widths[i], widths[i - 1], 2, stride=2))
-            self.dec.append(_convs(widths[i - 1], widths[i - 1], config.blocks))
-        self.tail = nn.Conv2d(widths[0], config.out_channels, 3, padding=1)
+            self.dec.append(_convs(widths[i - 1], config.blocks, config.residual))
+        self.tail = nn.Conv2d(widths[0], config.out_channels * group, 3, padding=1)
         # A zero last layer makes the untrained network output its base (the degraded input itself): training
         # starts at the classical answer and only has to learn the correction.
         nn.init.zeros_(self.tail.weight)
@@ -121,7 +147,7 @@ class RestorationUNet(nn.Module):
     @property
     def stride(self) -> int:
         """Height and width of an input must be multiples of this."""
-        return 2**self.config.depth
+        return 2**self.config.depth * self.config.unshuffle
 
     def base(self, x: Tensor) -> Tensor:
         c = self.config
@@ -131,14 +157,18 @@ class RestorationUNet(nn.Module):
 
     def forward(self, x: Tensor) -> RestoredOutput:
         c = self.config
-        h = self.enc[0](self.head(x))  # (B, W, H, W)
+        h = F.pixel_unshuffle(x, c.unshuffle) if c.unshuffle > 1 else x  # (B, C_in * u^2, H / u, W / u)
+        h = self.enc[0](self.head(h))  # (B, W, H / u, W / u)
         skips = [h]
         for down, enc in zip(self.down, self.enc[1:], strict=True):
-            h = enc(down(h))  # (B, W * 2^i, H / 2^i, W / 2^i)
+            h = enc(down(h))  # (B, W * 2^i, H / (u 2^i), W / (u 2^i))
             skips.append(h)
         for i in reversed(range(c.depth)):
-            h = self.dec[i](self.up[i](h) + skips[i])  # (B, W * 2^i, H / 2^i, W / 2^i)
-        y = self.base(x) + self.tail(h)  # (B, C_out, H, W)
+            h = self.dec[i](self.up[i](h) + skips[i])  # (B, W * 2^i, H / (u 2^i), W / (u 2^i))
+        correction = self.tail(h)  # (B, C_out * u^2, H / u, W / u)
+        if c.unshuffle > 1:
+            correction = F.pixel_shuffle(correction, c.unshuffle)  # (B, C_out, H, W)
+        y = self.base(x) + correction  # (B, C_out, H, W)
         if c.keep_luma:  # adding d to R, G and B adds d to the luma (its weights sum to 1)
             y = y + (x[:, :1] - luma(y))
         if c.keep_known:

@@ -8,6 +8,7 @@ so memory stays bounded and no seams show.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import os
@@ -24,16 +25,32 @@ from torch import Tensor
 from aekit import threads
 from aekit.device import resolve_device
 from aekit.errors import ConfigError, DataError, ModelFileError
+from aekit.restore.builtin import RESTORERS, builtin_for, builtin_names, is_builtin
 from aekit.restore.network import RestorationNetConfig, RestorationUNet, luma
-from aekit.restore.tasks import MASKS, SCALES, TASKS, Observed, Settings, Task, augment, quantize
+from aekit.restore.tasks import (
+    MASKS,
+    SCALES,
+    TASKS,
+    Observed,
+    Settings,
+    Task,
+    augment,
+    quantize,
+    training_input,
+)
 from aekit.validation import image_list, seed_of
 
 LOSSES = ("mse", "l1")
+WEIGHT_DTYPES = {"float32": torch.float32, "float16": torch.float16}
 # epochs="auto" aims at about this many optimizer steps: enough for a small network to get well past the
 # classical baselines, and a few minutes on a CPU at the default sizes.
 AUTO_STEPS = 2000
 CHANNEL_NAMES = {1: "grayscale (H, W)", 3: "RGB (H, W, 3)"}
 PSNR_CROPS = 256  # training crops scored for psnr_ when no validation crops are held out
+# lr="auto": a fresh network's step, and a smaller one for fine-tuning (a large step first undoes what the
+# starting model knew).
+LR_FRESH, LR_FINE_TUNE = 5e-4, 1e-4
+FREEZE = ("encoder", "decoder")  # the halves of the U-Net that fine-tuning can hold fixed
 
 
 class ImageRestorer(BaseEstimator):
@@ -43,6 +60,12 @@ class ImageRestorer(BaseEstimator):
     ``noise_sigma`` (denoise, on the [0, 1] scale) and ``mask`` (inpaint: the hole shapes trained on)
     set it up. ``width``, ``depth`` and ``blocks`` size the U-Net; ``crop`` is the side of the square
     training crops, ``crops_per_image`` how many are cut from each training image.
+
+    ``init`` fine-tunes instead of training from scratch: a built-in name (``"denoise"``, ``"upscale-x2"``,
+    ...; see ``ImageRestorer.pretrained``) or a restorer's ``.aek`` file of the same task, whose network,
+    weights and degradation settings are the starting point (``width``, ``depth``, ``blocks``, ``scale``,
+    ``noise_sigma`` and ``mask`` are then the starting model's). ``freeze="encoder"`` (or ``"decoder"``)
+    keeps that half's weights as they were.
     """
 
     def __init__(
@@ -59,7 +82,7 @@ class ImageRestorer(BaseEstimator):
         crops_per_image: int = 1,
         epochs: int | str = "auto",
         batch_size: int = 32,
-        lr: float = 5e-4,
+        lr: float | str = "auto",
         validation_fraction: float = 0.05,
         patience: int | None = 5,
         random_state: int | None = None,
@@ -67,6 +90,8 @@ class ImageRestorer(BaseEstimator):
         verbose: int = 0,
         run_dir: str | os.PathLike | None = None,
         resume: bool = False,
+        init: str | os.PathLike | None = None,
+        freeze: str | None = None,
     ):
         self.task = task
         self.scale = scale
@@ -88,6 +113,8 @@ class ImageRestorer(BaseEstimator):
         self.verbose = verbose
         self.run_dir = run_dir
         self.resume = resume
+        self.init = init
+        self.freeze = freeze
 
     # -- training -------------------------------------------------------------------------------------------
     def fit(self, images: Any, y: Any = None) -> ImageRestorer:
@@ -95,8 +122,13 @@ class ImageRestorer(BaseEstimator):
         from aekit.training import TrainConfig, Trainer
 
         task, settings = self._check_params()
+        start = self._starting_model()
+        if start is not None:
+            settings = start.settings_
         pictures = [_to_float(im, f"image {i}") for i, im in enumerate(image_list(images))]
         channels = _common_channels(pictures)
+        if start is not None:
+            pictures, channels = _as_start_takes(pictures, channels, start)
         if task.needs_colour and channels != 3:
             raise DataError(
                 f"task={self.task!r} learns colour from colour images; got grayscale images. "
@@ -104,7 +136,7 @@ class ImageRestorer(BaseEstimator):
             )
         seed = seed_of(self.random_state)
         rng = np.random.default_rng(seed)
-        multiple = self._crop_multiple(task, settings)
+        multiple = self._crop_multiple(task, settings, start)
         data = torch.from_numpy(self._crops(pictures, rng, multiple))  # (N, C, crop, crop)
         n_val = int(round(len(data) * self.validation_fraction))
         order = torch.from_numpy(rng.permutation(len(data)))
@@ -116,7 +148,7 @@ class ImageRestorer(BaseEstimator):
                 "validation_fraction (--validation-fraction)"
             )
         config = RestorationNetConfig(
-            in_channels=task.observed_channels(channels) + task.extra_inputs,
+            in_channels=task.observed_channels(channels) + task.extra_inputs(settings),
             out_channels=channels,
             width=self.width,
             depth=self.depth,
@@ -126,6 +158,8 @@ class ImageRestorer(BaseEstimator):
             keep_known=task.keep_known,
             loss=self.loss,
         )
+        if start is not None:
+            config = start.model_.config
         device = resolve_device(self.device)
         self.task_, self.settings_ = task, settings  # the pairs hook reads them
         epochs = self.epochs
@@ -135,7 +169,7 @@ class ImageRestorer(BaseEstimator):
             TrainConfig(
                 epochs=epochs,
                 batch_size=self.batch_size,
-                lr=self.lr,
+                lr=self._lr(),
                 patience=self.patience,
                 pairs=self.training_pair,
                 seed=seed,
@@ -150,10 +184,14 @@ class ImageRestorer(BaseEstimator):
         with torch.random.fork_rng(devices=devices):  # the caller's global RNG is left as it was
             torch.manual_seed(seed)
             model = RestorationUNet(config)
+            if start is not None:
+                model.load_state_dict(start.model_.state_dict())
+                _freeze(model, self.freeze)
             rows = min(self.batch_size, len(train))
             with threads.for_work(lambda: rows * self.crop**2 * _macs_per_pixel(model), None, device):
                 self.history_ = trainer.fit(model, train, val if n_val else None)
         self.model_, self.device_, self.channels_ = model, device, channels
+        self.fine_tuned_from_ = None if start is None else str(self.init)
         self.psnr_ = self._psnr_gain(val if n_val else train[:PSNR_CROPS], seed)
         self.psnr_["split"] = "validation" if n_val else "training"
         return self
@@ -164,8 +202,7 @@ class ImageRestorer(BaseEstimator):
         enlargement, ...) against the clean crops (N, C, h, w), degraded under a fixed seed: what the
         training bought. A few epochs can leave the model no better than its input."""
         gen = torch.Generator().manual_seed(seed)
-        observed = self.task_.observe(clean, self.settings_, gen)
-        x = self.task_.prepare(observed, self.settings_)  # (N, C_in, H, W)
+        x = training_input(self.task_, clean, self.settings_, gen)  # (N, C_in, H, W)
         self.model_.eval()
         restored = torch.cat(
             [self.model_(b.to(self.device_)).recon.clamp(0, 1).cpu() for b in x.split(self.batch_size)]
@@ -183,7 +220,7 @@ class ImageRestorer(BaseEstimator):
     def training_pair(self, clean: Tensor) -> tuple[Tensor, Tensor]:
         """(network input, target) from a clean batch (B, C, H, W): the task's degradation, on the fly."""
         clean = augment(clean)
-        return self.task_.prepare(self.task_.observe(clean, self.settings_, None), self.settings_), clean
+        return training_input(self.task_, clean, self.settings_), clean
 
     def _check_params(self) -> tuple[Task, Settings]:
         if self.task not in TASKS:
@@ -203,6 +240,18 @@ class ImageRestorer(BaseEstimator):
             raise ConfigError(f"mask={self.mask!r} is not a mask shape; choose one of {', '.join(MASKS)}.")
         if self.loss not in LOSSES:
             raise ConfigError(f"loss={self.loss!r} is not one of {', '.join(LOSSES)}.")
+        if self.freeze is not None and self.freeze not in FREEZE:
+            raise ConfigError(
+                f"freeze={self.freeze!r} is not a half of the network; choose "
+                f"{' or '.join(map(repr, FREEZE))}."
+            )
+        if self.freeze is not None and self.init is None:
+            raise ConfigError(
+                "freeze holds a starting model's weights fixed; it needs init (a built-in name or a .aek "
+                "file; --init on the command line)."
+            )
+        if not (self.lr == "auto" or (isinstance(self.lr, float | int) and self.lr > 0)):
+            raise ConfigError(f"lr must be a positive number or 'auto'; got {self.lr!r}.")
         for name in ("width", "blocks", "crop", "crops_per_image", "epochs", "batch_size"):
             value = getattr(self, name)
             if name == "epochs" and value == "auto":
@@ -213,8 +262,8 @@ class ImageRestorer(BaseEstimator):
             raise ConfigError(f"validation_fraction must lie in [0, 1); got {self.validation_fraction!r}.")
         task = TASKS[self.task]
         settings = Settings(scale=int(self.scale), noise_sigma=float(self.noise_sigma), mask=self.mask)
-        multiple = self._crop_multiple(task, settings)
-        if self.crop % multiple:
+        multiple = self._crop_multiple(task, settings, None)
+        if self.init is None and self.crop % multiple:
             crop = max(multiple, self.crop // multiple * multiple)
             raise ConfigError(
                 f"crop={self.crop} must be a multiple of {multiple} (the network's stride 2**depth"
@@ -222,9 +271,38 @@ class ImageRestorer(BaseEstimator):
             )
         return task, settings
 
-    def _crop_multiple(self, task: Task, settings: Settings) -> int:
+    def _crop_multiple(self, task: Task, settings: Settings, start: ImageRestorer | None) -> int:
         """What the crop side must be a multiple of: the network's stride, and the upscale factor."""
-        return math.lcm(2 ** int(self.depth), task.output_scale(settings))
+        stride = 2 ** int(self.depth) if start is None else start.model_.stride
+        return math.lcm(stride, task.output_scale(settings))
+
+    def _lr(self) -> float:
+        if self.lr != "auto":
+            return float(self.lr)
+        return LR_FRESH if self.init is None else LR_FINE_TUNE
+
+    def _starting_model(self) -> ImageRestorer | None:
+        """init's restorer (a built-in name or a file), checked against this one's task and crop."""
+        if self.init is None:
+            return None
+        start = (
+            ImageRestorer.pretrained(self.init) if is_builtin(self.init) else ImageRestorer.load(self.init)
+        )
+        if start.task != self.task:
+            raise ConfigError(
+                f"init={str(self.init)!r} is a {start.task} model but task={self.task!r}; fine-tune from a "
+                f"{self.task} model (built-in: "
+                f"{', '.join(n for n in builtin_names() if n.startswith(self.task))})."
+            )
+        multiple = math.lcm(start.model_.stride, start.task_.output_scale(start.settings_))
+        if self.crop % multiple:
+            crop = max(multiple, self.crop // multiple * multiple)
+            raise ConfigError(
+                f"crop={self.crop} must be a multiple of {multiple} for the starting model "
+                f"{str(self.init)!r} (its stride{' and scale' if multiple != start.model_.stride else ''}); "
+                f"try {_crop_setting(crop)}."
+            )
+        return start
 
     def _crops(self, pictures: list[np.ndarray], rng: np.random.Generator, multiple: int) -> np.ndarray:
         """Random square crops, cut once up front: (N * crops_per_image, C, crop, crop) float32."""
@@ -246,39 +324,64 @@ class ImageRestorer(BaseEstimator):
         return out
 
     # -- restoring ------------------------------------------------------------------------------------------
-    def restore(self, images: Any, mask: Any = None, tile: int = 256) -> Any:
+    def restore(self, images: Any, mask: Any = None, tile: int = 256, sigma: float | None = None) -> Any:
         """Restore one image (H, W[, 3]), a batch (N, H, W[, 3]) or a list of images of any sizes.
 
         Returns the same layout and dtype: uint8 in, uint8 out; float in [0, 1] in, float32 out. An
         upscale model takes the small image and returns the large one. ``mask`` (inpaint only): an
         (H, W) array, nonzero where pixels are missing, one per image or one for all. ``tile`` bounds
         memory: larger images run as overlapping tiles of about this side, blended without seams.
+        ``sigma`` (blind denoise models only): the noise level when it is known, on the [0, 1] scale
+        (25/255 for sigma 25); left out, each image's level is estimated from the image itself.
         """
         check_is_fitted(self)
         if self.task_ is not TASKS[self.task]:  # set_params after fit would make restore lie
             raise ConfigError("the task changed after fitting; fit again or load the model file anew.")
+        level = self._check_sigma(sigma)
         single = _is_single(images, self.channels_, self.task)
         batch = [images] if single else image_list(images)
         masks = _masks_for(mask, len(batch), self.task)
-        out = [self._restore_one(im, m, tile, i) for i, (im, m) in enumerate(zip(batch, masks, strict=True))]
+        out = [
+            self._restore_one(im, m, tile, i, level)
+            for i, (im, m) in enumerate(zip(batch, masks, strict=True))
+        ]
         if single:
             return out[0]
         if isinstance(images, np.ndarray):
             return np.stack(out)
         return out
 
-    def _restore_one(self, image: Any, mask: Any, tile: int, index: int) -> np.ndarray:
+    def _check_sigma(self, sigma: float | None) -> Tensor | None:
+        if sigma is None:
+            return None
+        if not self.settings_.blind:
+            raise ConfigError(
+                f"sigma is for blind denoise models (such as the built-in 'denoise'); this {self.task} model "
+                + ("was trained on one noise level." if self.task == "denoise" else "has no noise level.")
+            )
+        if not isinstance(sigma, float | int) or not 0 <= sigma <= 1:
+            raise ConfigError(
+                f"sigma={sigma!r} is on the [0, 1] scale: give 25/255 for sigma 25 on the 0-255 scale."
+            )
+        return torch.tensor([float(sigma)])
+
+    def _restore_one(self, image: Any, mask: Any, tile: int, index: int, sigma: Tensor | None) -> np.ndarray:
         arr = np.asarray(image)
         x = _to_float(arr, f"image {index}")  # (H, W, C)
         x = torch.from_numpy(x.transpose(2, 0, 1).copy())[None].to(self.device_)  # (1, C, H, W)
+        gray_in = x.shape[1] == 1 and self.channels_ == 3 and self.settings_.grayscale
+        if gray_in:  # a gray photo for a model trained on gray ones too, as three equal channels
+            x = x.expand(-1, 3, -1, -1)
         x = self._check_channels(x, index)
-        obs = Observed(x, self._mask_tensor(mask, x, index))
+        obs = Observed(x, self._mask_tensor(mask, x, index), sigma)
         model_input = self.task_.prepare(obs, self.settings_)  # (1, C_in, H', W')
         pixels = min(model_input.shape[-2], tile) * min(model_input.shape[-1], tile)  # run_tiled's pieces
         with threads.for_work(lambda: pixels * _macs_per_pixel(self.model_), None, self.device_):
             y = run_tiled(self.model_, model_input, tile)[0].clamp(0, 1)  # (C, H', W')
+        if gray_in:
+            y = y.mean(dim=0, keepdim=True)  # (1, H', W'): the channels agree up to the network's error
         y = y.permute(1, 2, 0).cpu().numpy()  # (H', W', C)
-        if self.channels_ == 1 and arr.ndim == 2:
+        if y.shape[-1] == 1 and arr.ndim == 2:
             y = y[..., 0]
         if arr.dtype == np.uint8:
             return np.round(y * 255).astype(np.uint8)
@@ -315,15 +418,20 @@ class ImageRestorer(BaseEstimator):
         return torch.from_numpy((m > 0).astype(np.float32))[None, None].to(x.device)  # (1, 1, H, W)
 
     # -- files ----------------------------------------------------------------------------------------------
-    def save(self, path: str | os.PathLike) -> None:
-        """Write the fitted restorer to one ``.aek`` file (safetensors + JSON header), atomically."""
+    def save(self, path: str | os.PathLike, weights: str = "float32") -> None:
+        """Write the fitted restorer to one ``.aek`` file (safetensors + JSON header), atomically.
+
+        ``weights="float16"`` halves the file (how the built-ins ship); loading turns them back to float32.
+        """
         from aekit.io import save_model
 
         check_is_fitted(self)
+        if weights not in WEIGHT_DTYPES:
+            raise ConfigError(f"weights={weights!r} is not one of {', '.join(map(repr, WEIGHT_DTYPES))}.")
         params = {k: (str(v) if isinstance(v, os.PathLike) else v) for k, v in self.get_params().items()}
         save_model(
             path,
-            self.model_,
+            _stored(self.model_, WEIGHT_DTYPES[weights]),
             {
                 "estimator": type(self).__name__,
                 "params": params,
@@ -332,6 +440,13 @@ class ImageRestorer(BaseEstimator):
                 "history": self.history_,
             },
         )
+
+    @classmethod
+    def pretrained(cls, name: str, scale: int | None = None, device: str = "auto") -> ImageRestorer:
+        """A built-in model, shipped with aekit: no training. ``name``: ``"denoise"`` (blind, grayscale or
+        RGB), ``"upscale"`` (with ``scale`` 2 or 4; or ``"upscale-x2"``, ``"upscale-x4"``), ``"inpaint"``
+        or ``"colorize"``. How each was trained and what it scores: bench/results/train_restore_*.md."""
+        return cls.load(RESTORERS.path(builtin_for(name, scale)), device=device)
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: str = "auto") -> ImageRestorer:
@@ -424,6 +539,35 @@ def _window(length: int, overlap: int, device) -> Tensor:
     return ramp.clamp(max=1.0)
 
 
+def _stored(model: RestorationUNet, dtype: torch.dtype) -> RestorationUNet:
+    """The model as it is written: a float16 copy for ``weights="float16"``."""
+    return model if dtype == torch.float32 else copy.deepcopy(model).to(dtype)
+
+
+def _freeze(model: RestorationUNet, half: str | None) -> None:
+    """Hold the encoder (input layer and the levels down) or the decoder (levels up, output) fixed."""
+    if half is None:
+        return
+    parts = ("head", "enc", "down") if half == "encoder" else ("up", "dec", "tail")
+    for name, p in model.named_parameters():
+        if name.split(".")[0] in parts:
+            p.requires_grad_(False)
+
+
+def _as_start_takes(pictures: list[np.ndarray], channels: int, start: ImageRestorer) -> tuple[list, int]:
+    """Training images in the starting model's channels: gray ones as three equal channels for an RGB
+    model trained on gray photos too; anything else must match."""
+    if channels == start.channels_:
+        return pictures, channels
+    if channels == 1 and start.channels_ == 3 and start.settings_.grayscale:
+        return [np.repeat(p, 3, axis=-1) for p in pictures], 3
+    raise DataError(
+        f"the training images are {CHANNEL_NAMES[channels]} but the starting model takes "
+        f"{CHANNEL_NAMES[start.channels_]} images; convert them (e.g. PIL's convert("
+        f"{'RGB' if start.channels_ == 3 else 'L'!r}))"
+    )
+
+
 def _psnr_db(image: Tensor, reference: Tensor) -> float:
     mse = float(torch.mean((image.double() - reference.double()) ** 2))
     return math.inf if mse == 0 else 10 * math.log10(1.0 / mse)
@@ -442,7 +586,7 @@ def _is_single(images: Any, channels: int, task: str) -> bool:
     if isinstance(images, list | tuple):
         return False
     arr = np.asarray(images)
-    return arr.ndim == 2 or (arr.ndim == 3 and arr.shape[-1] in (1, 3))
+    return arr.ndim == 2 or (arr.ndim == 3 and arr.shape[-1] in (1, 3, 4))  # 4: RGBA, refused with a reason
 
 
 def _to_float(image: Any, name: str) -> np.ndarray:
@@ -451,7 +595,14 @@ def _to_float(image: Any, name: str) -> np.ndarray:
     if arr.ndim == 2:
         arr = arr[..., None]
     if arr.ndim != 3 or arr.shape[-1] not in (1, 3) or min(arr.shape[:2]) < 1:
-        raise DataError(f"{name} has shape {arr.shape}; expected a grayscale (H, W) or RGB (H, W, 3) image")
+        alpha = (
+            " without an alpha channel (image[..., :3] drops it)"
+            if arr.ndim == 3 and arr.shape[-1] == 4
+            else ""
+        )
+        raise DataError(
+            f"{name} has shape {arr.shape}; expected a grayscale (H, W) or RGB (H, W, 3) image{alpha}"
+        )
     if arr.dtype == np.uint8:
         return arr.astype(np.float32) / 255.0
     if not np.issubdtype(arr.dtype, np.floating):

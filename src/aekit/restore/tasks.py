@@ -10,8 +10,9 @@ All tensors are (B, C, H, W) in [0, 1].
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -21,6 +22,11 @@ from aekit.restore.network import luma
 
 SCALES = (2, 3, 4)
 MASK_FILL = 0.5  # what the network sees in the holes; the mask channel tells it where they are
+# Blind denoise training: the share of clean images (so a clean image passes unharmed), the share whose
+# level the network is told rather than left to estimate, and the level that the map's value 1 stands for.
+ZERO_SHARE = 0.08
+KNOWN_SHARE = 0.25
+LEVEL_UNIT = 50 / 255
 
 
 @dataclass(frozen=True)
@@ -28,8 +34,10 @@ class Settings:
     """The knobs a task reads; stored with the model so that restore degrades exactly as training did."""
 
     scale: int = 2
-    noise_sigma: float = 25 / 255
+    noise_sigma: float = 25 / 255  # denoise: the one level trained on; blind: the highest
     mask: str = "boxes"
+    blind: bool = False  # denoise: levels 0..noise_sigma, and a noise-level map as an extra input channel
+    grayscale: bool = False  # an RGB model also trained on gray images (as three equal channels)
 
 
 def quantize(x: Tensor) -> Tensor:
@@ -80,7 +88,13 @@ def stroke_mask(b: int, h: int, w: int, gen: torch.Generator | None, device) -> 
     return mask[:, None]  # (B, 1, H, W)
 
 
-MASKS: dict[str, Callable[..., Tensor]] = {"boxes": box_mask, "strokes": stroke_mask}
+def mixed_mask(b: int, h: int, w: int, gen: torch.Generator | None, device) -> Tensor:
+    """Boxes for some images, strokes for the others: what a general inpainter meets."""
+    strokes = (torch.rand(b, generator=gen) < 0.5).to(device).view(-1, 1, 1, 1)
+    return torch.where(strokes, stroke_mask(b, h, w, gen, device), box_mask(b, h, w, gen, device))
+
+
+MASKS: dict[str, Callable[..., Tensor]] = {"boxes": box_mask, "strokes": stroke_mask, "mixed": mixed_mask}
 
 
 # -- the tasks -----------------------------------------------------------------------------------------------
@@ -92,6 +106,7 @@ class Observed:
 
     image: Tensor  # (B, C_obs, h, w)
     mask: Tensor | None = None  # (B, 1, h, w), 1 = missing
+    sigma: Tensor | None = None  # (B,) noise levels the user knows (blind denoise); NaN or None: estimate it
 
 
 @dataclass(frozen=True)
@@ -100,7 +115,7 @@ class Task:
     observe: Callable[[Tensor, Settings, torch.Generator | None], Observed]  # clean -> what a user has
     prepare: Callable[[Observed, Settings], Tensor]  # what a user has -> network input at the output size
     observed_channels: Callable[[int], int]  # channels of the clean images -> channels a user brings
-    extra_inputs: int = 0  # network input channels beyond the observed image's (the mask)
+    extra_inputs: Callable[[Settings], int] = lambda s: 0  # input channels beyond the image's (mask, level)
     base: str = "input"
     keep_luma: bool = False
     keep_known: bool = False
@@ -111,7 +126,45 @@ class Task:
 
 def _noisy(clean: Tensor, s: Settings, gen: torch.Generator | None) -> Observed:
     noise = torch.randn(clean.shape, generator=gen).to(clean.device)
-    return Observed(quantize(clean + s.noise_sigma * noise))
+    if not s.blind:
+        return Observed(quantize(clean + s.noise_sigma * noise))
+    b = clean.shape[0]
+    draw = torch.rand(b, 3, generator=gen).to(clean.device)  # (B, 3): level, clean or not, known or not
+    sigma = torch.where(draw[:, 0] < ZERO_SHARE, 0.0, draw[:, 0] * s.noise_sigma)  # (B,)
+    noisy = clean + sigma.view(-1, 1, 1, 1) * noise
+    # Half the images as saved in 8 bits (clipped and rounded), half as the papers add noise (in float).
+    noisy = torch.where((draw[:, 1] < 0.5).view(-1, 1, 1, 1), quantize(noisy), noisy)
+    known = torch.where(draw[:, 2] < KNOWN_SHARE, sigma, torch.full_like(sigma, math.nan))
+    return Observed(noisy, sigma=known)
+
+
+def _with_level(obs: Observed, s: Settings) -> Tensor:
+    """Blind denoise: the noisy image plus a plane holding its noise level, the one given or estimated."""
+    if not s.blind:
+        return obs.image
+    x = obs.image
+    if obs.sigma is None:
+        sigma = estimate_noise(x)  # (B,)
+    else:
+        given = obs.sigma.to(x.device, x.dtype)
+        sigma = torch.where(torch.isnan(given), estimate_noise(x), given) if given.isnan().any() else given
+    level = (sigma / LEVEL_UNIT).view(-1, 1, 1, 1).expand(-1, 1, *x.shape[-2:])  # (B, 1, H, W)
+    return torch.cat([x, level.to(x.dtype)], dim=1)
+
+
+def estimate_noise(x: Tensor) -> Tensor:
+    """(B, C, H, W) -> (B,): the standard deviation of white Gaussian noise in each image.
+
+    Donoho's estimator: the median absolute value of the finest diagonal Haar wavelet coefficients, over
+    0.6745 (the median of |N(0, 1)|). Texture raises it a little on clean images, which the network sees
+    in training too (it is given this estimate most of the time, so it learns how far to trust it).
+    """
+    h, w = x.shape[-2] // 2 * 2, x.shape[-1] // 2 * 2
+    if h == 0 or w == 0:
+        return torch.zeros(x.shape[0], device=x.device)
+    x = x[..., :h, :w]
+    diagonal = (x[..., 0::2, 0::2] - x[..., 0::2, 1::2] - x[..., 1::2, 0::2] + x[..., 1::2, 1::2]) / 2
+    return diagonal.abs().flatten(1).median(dim=1).values / 0.6745
 
 
 def _gray(clean: Tensor, s: Settings, gen: torch.Generator | None) -> Observed:
@@ -141,10 +194,11 @@ def _fill(obs: Observed, s: Settings) -> Tensor:
 
 TASKS: dict[str, Task] = {
     "denoise": Task(
-        "remove Gaussian noise (noise_sigma)",
+        "remove Gaussian noise (noise_sigma; blind: any level up to it, estimated or given)",
         observe=_noisy,
-        prepare=lambda obs, s: obs.image,
+        prepare=_with_level,
         observed_channels=lambda c: c,
+        extra_inputs=lambda s: int(s.blind),
         baseline="the noisy input",
     ),
     "colorize": Task(
@@ -170,11 +224,21 @@ TASKS: dict[str, Task] = {
         observe=_holes,
         prepare=_fill,
         observed_channels=lambda c: c,
-        extra_inputs=1,
+        extra_inputs=lambda s: 1,
         keep_known=True,
         baseline="the input with grey holes",
     ),
 }
+
+
+def training_input(task: Task, clean: Tensor, s: Settings, gen: torch.Generator | None = None) -> Tensor:
+    """The network input for a clean batch (B, C, H, W): ``prepare(observe(clean))``. A gray batch given as
+    three equal channels is degraded in one channel and repeated, as a gray photo's noise is the same in
+    all three when it is given to an RGB model (``Settings.grayscale``)."""
+    if s.grayscale and clean.shape[1] == 3 and not task.needs_colour and bool((clean[:, :1] == clean).all()):
+        obs = task.observe(clean[:, :1], s, gen)
+        return task.prepare(replace(obs, image=obs.image.expand(-1, 3, -1, -1)), s)
+    return task.prepare(task.observe(clean, s, gen), s)
 
 
 def augment(clean: Tensor) -> Tensor:
