@@ -186,10 +186,11 @@ def probe(model: RestorationUNet, recipe: Recipe, images: list[np.ndarray]) -> d
     for img in images:
         m = model.stride * recipe.settings.scale
         img = img[: img.shape[0] // m * m, : img.shape[1] // m * m]
-        clean = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255
+        device = next(model.parameters()).device
+        clean = torch.from_numpy(img).permute(2, 0, 1)[None].float().to(device) / 255
         obs = task.observe(clean, s, gen)
         if recipe.task == "denoise":  # a fixed level: 25, quantized, estimated
-            noise = torch.randn(clean.shape, generator=gen) * 25 / 255
+            noise = torch.randn(clean.shape, generator=gen).to(device) * 25 / 255
             obs = dataclasses.replace(obs, image=quantize(clean + noise), sigma=None)
         x = task.prepare(obs, s)
         y = run_tiled(model, x, 512).clamp(0, 1)
@@ -263,10 +264,10 @@ def train(args: argparse.Namespace) -> None:
         lr = learning_rate(args, step)
         for g in opt.param_groups:
             g["lr"] = lr
-        target = data.next()
-        x = training_input(TASKS[recipe.task], target, recipe.settings)
-        x, target = x.to(device), target.to(device)
-        y = model(x).recon
+        target = data.next().to(device, non_blocking=True)
+        x = training_input(TASKS[recipe.task], target, recipe.settings)  # degraded where the model is
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.amp):
+            y = model(x).recon.float()
         loss = F.l1_loss(y, target) if recipe.loss == "l1" else F.mse_loss(y, target)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -295,6 +296,41 @@ def train(args: argparse.Namespace) -> None:
     )
 
 
+# -- colour strength ----------------------------------------------------------------------------------------
+
+CHROMA_GAINS = (1.0, 1.25, 1.5, 2.0, 2.5, 3.0)
+CHROMA_PSNR_COST = 0.25  # dB of PSNR the colorizer may give up for stronger colour
+
+
+def colourfulness(x: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) in [0, 1] -> (B,): Hasler & Suesstrunk (2003), on the 0-255 scale."""
+    r, g, b = (x[:, i] * 255 for i in range(3))
+    rg, yb = r - g, 0.5 * (r + g) - b
+    spread = torch.hypot(rg.flatten(1).std(1), yb.flatten(1).std(1))
+    return spread + 0.3 * torch.hypot(rg.flatten(1).mean(1), yb.flatten(1).mean(1))
+
+
+@torch.no_grad()
+def calibrate_chroma(model: RestorationUNet, recipe: Recipe, photos_dir: Path | None) -> tuple[float, list]:
+    """The largest chroma gain that costs at most CHROMA_PSNR_COST dB on 64 training crops (never Kodak)."""
+    data = Batches(dataclasses.replace(recipe, cifar_share=0.0, gray_share=0.0), 96, 16, 12345, photos_dir)
+    clean = torch.cat([data.next() for _ in range(4)])  # (64, 3, 96, 96)
+    x = training_input(TASKS[recipe.task], clean, recipe.settings)
+    model.eval()
+    table = []
+    for gain in CHROMA_GAINS:
+        model.config.chroma_gain = gain
+        y = torch.cat([model(b).recon.clamp(0, 1) for b in x.split(16)])
+        mse = torch.mean((torch.round(y * 255) - torch.round(clean * 255)) ** 2)
+        ratio = float(colourfulness(y).mean() / colourfulness(clean).mean())
+        table.append(
+            {"gain": gain, "psnr": round(10 * math.log10(255**2 / float(mse)), 3), "colour": round(ratio, 3)}
+        )
+    best = max(e["gain"] for e in table if e["psnr"] >= table[0]["psnr"] - CHROMA_PSNR_COST)
+    model.config.chroma_gain = best
+    return best, table
+
+
 # -- export --------------------------------------------------------------------------------------------------
 
 
@@ -303,6 +339,11 @@ def export(args: argparse.Namespace) -> None:
     ck = torch.load(args.run_dir / "checkpoint.pt", weights_only=True, map_location="cpu")
     model = build(recipe)
     model.load_state_dict(ck["model"])
+    chroma = None
+    if recipe.task == "colorize":
+        gain, table = calibrate_chroma(model, recipe, args.photos_dir)
+        chroma = {"chosen": gain, "max_psnr_cost_db": CHROMA_PSNR_COST, "table": table}
+        print(json.dumps({"chroma_gain": chroma}), flush=True)
     est = ImageRestorer(
         task=recipe.task,
         scale=recipe.settings.scale,
@@ -338,6 +379,7 @@ def export(args: argparse.Namespace) -> None:
         "date": datetime.date.today().isoformat(),
         "version": git_version(),
         "log": ck["log"],
+        "chroma_gain": chroma,
         "training_images": [
             "cifar10_test_jpeg.npz: x (10000 JPEG test images) + x_train200_lossless (200)",
             *used,
@@ -366,6 +408,16 @@ def export(args: argparse.Namespace) -> None:
             for e in ck["log"][-12:]
         ],
         "",
+        *(
+            [
+                f"Chroma gain {chroma['chosen']}: the largest that costs at most {CHROMA_PSNR_COST} dB of "
+                "PSNR on 64 training crops (gain, PSNR, colourfulness / the originals'): "
+                + "; ".join(f"{e['gain']}: {e['psnr']} dB, {e['colour']:.0%}" for e in chroma["table"]),
+                "",
+            ]
+            if chroma
+            else []
+        ),
         f"Training images: {len(used)} photographs (listed in train_restore_{args.model}.json) and CIFAR-10. "
         "Never trained on Kodak or bsds500/val.",
         "",
@@ -394,6 +446,7 @@ def main() -> None:
     ap.add_argument("--photos-dir", type=Path, help="more photographs: bench/photo_corpus.py's folder")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--threads", type=int, default=max(1, len(os.sched_getaffinity(0))))
+    ap.add_argument("--amp", action="store_true", help="bfloat16 autocast (GPUs; slower on CPUs without it)")
     ap.add_argument("--export", action="store_true", help="only turn --run-dir's checkpoint into the .aek")
     ap.add_argument("--out", type=Path, help="with --export: where (default src/aekit/restore/weights/)")
     ap.add_argument("--train-command", action="append", default=[], help="with --export: what trained it")

@@ -304,7 +304,8 @@ def test_metrics_since_must_be_a_whole_number(client):
 def test_models_are_listed_with_type_and_shape(client):
     body = client.get("/api/models").json()
     models = {m["name"]: m for m in body["models"]}
-    assert set(models) == {"photo", "dense", "dense-2", "vae", "detector", "table", "denoise"}
+    builtins = {"denoise", "upscale-x2", "upscale-x4", "inpaint", "colorize"}  # shipped restorers
+    assert set(models) == {"photo", "dense", "dense-2", "vae", "detector", "table", "denoise-2"} | builtins
     types = {name: m["type"] for name, m in models.items()}
     assert types == {
         "photo": "codec",
@@ -313,14 +314,14 @@ def test_models_are_listed_with_type_and_shape(client):
         "vae": "autoencoder",
         "detector": "detector",
         "table": "autoencoder",
-        "denoise": "restore",
-    }
+        "denoise-2": "restore",  # the runs' denoise.aek: built-in names come first
+    } | dict.fromkeys(builtins, "restore")
     vae = models["vae"]
     assert vae["kind"] == "vae" and vae["is_vae"] and vae["code_size"] == 2 and vae["input_shape"] == [8, 8]
     assert vae["is_image"] and vae["params"] > 0
     assert models["dense"]["kind"] == "dense" and not models["dense"]["is_vae"]
     assert models["table"]["is_image"] is False and models["table"]["input_shape"] == [5]
-    assert models["denoise"]["kind"] == "denoise" and models["photo"]["qualities"] == 8
+    assert models["denoise-2"]["kind"] == "denoise" and models["photo"]["qualities"] == 8
     [skipped] = body["skipped"]
     assert skipped["name"] == "broken" and "broken.aek" in skipped["error"]
 

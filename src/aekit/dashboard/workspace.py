@@ -117,12 +117,16 @@ class Workspace:
     # -- models ---------------------------------------------------------------------------------------------
     def entries(self) -> dict[str, ModelEntry]:
         """Name -> model, looked up afresh: files that appear in the runs folder are listed at once."""
-        from aekit.codec.builtin import builtin_names, builtin_path
+        from aekit.codec.builtin import CODECS
+        from aekit.restore.builtin import RESTORERS
 
         named: dict[str, ModelEntry] = {}
-        for name in builtin_names():
-            with contextlib.suppress(ModelFileError):  # weights not installed: the others still work
-                named[name] = ModelEntry(name, builtin_path(name), builtin=name)
+        for table in (CODECS, RESTORERS):
+            for name in table.names():
+                with contextlib.suppress(ModelFileError):  # weights not installed: the others still work
+                    named[name] = ModelEntry(
+                        name, table.path(name), builtin=name if table is CODECS else None
+                    )
         seen = {e.path.resolve() for e in named.values()}
         for path in [*self._runs_models(), *self._recorded_models(), *self.model_files]:
             if path.resolve() in seen:

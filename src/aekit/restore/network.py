@@ -50,6 +50,10 @@ class RestorationNetConfig:
     unshuffle: int = 1  # 2: the network works on 2x2 pixel groups (FFDNet), 4x less arithmetic per pixel
     base: Literal["input", "gray"] = "input"  # what the residual is added to (input channels, or gray x 3)
     keep_luma: bool = False  # colorize: the output keeps the input's luminance, only chroma is predicted
+    # colorize: the predicted chroma times this. A network trained on a pixel loss predicts the middle of
+    # the colours a thing may have, which is greyer than any of them; the built-in sets it so its colours
+    # are as strong as its training photographs' (bench/train_restore_builtin.py --export).
+    chroma_gain: float = 1.0
     keep_known: bool = False  # inpaint: pixels outside the mask (last input channel) pass through unchanged
     loss: Literal["mse", "l1"] = "mse"
 
@@ -72,6 +76,8 @@ class RestorationNetConfig:
                 raise ConfigError(
                     f"{name}={getattr(self, name)!r} is not one of {', '.join(map(repr, allowed))}."
                 )
+        if not isinstance(self.chroma_gain, float | int) or not 0 < self.chroma_gain <= 4:
+            raise ConfigError(f"chroma_gain must be a number in (0, 4]; got {self.chroma_gain!r}.")
         if self.keep_luma and self.out_channels != 3:
             raise ConfigError("keep_luma needs RGB output (out_channels=3).")
 
@@ -171,6 +177,8 @@ class RestorationUNet(nn.Module):
         y = self.base(x) + correction  # (B, C_out, H, W)
         if c.keep_luma:  # adding d to R, G and B adds d to the luma (its weights sum to 1)
             y = y + (x[:, :1] - luma(y))
+            if c.chroma_gain != 1:  # scaling the difference from gray keeps the luma too
+                y = x[:, :1] + c.chroma_gain * (y - x[:, :1])
         if c.keep_known:
             mask = x[:, -1:]  # (B, 1, H, W), 1 = missing
             y = mask * y + (1 - mask) * x[:, : c.out_channels]
