@@ -3,7 +3,7 @@
     PYTHONPATH=src .venv/bin/python bench/restore_finetune.py [--train 1000] [--epochs 5]
 
 The built-in ``denoise`` model learned photographs; handwritten digits (white strokes on black, flat
-backgrounds) are a different world. Measured on 500 MNIST test digits with Gaussian noise sigma 25 (8-bit,
+backgrounds) are a different world. Measured on --test MNIST test digits with Gaussian noise sigma 25 (8-bit,
 clipped), PSNR of:
   - the built-in as it ships (blind);
   - the built-in fine-tuned on ``--train`` MNIST training digits (``init="denoise"``), whole network, and
@@ -85,7 +85,7 @@ def main() -> None:
         f"{doc['date']}, {doc['machine']['cpu']} ({doc['machine']['cores']} cores), commit {doc['version']}. "
         f"`{doc['command']}`",
         "",
-        "| model | PSNR on 500 test digits (dB) | training seconds |",
+        "| model | PSNR on the test digits (dB) | training seconds |",
         "|---|---|---|",
         *[f"| {k} | {v['psnr']:.2f} | {v.get('train_seconds', '')} |" for k, v in rows.items()],
         "",

@@ -149,6 +149,8 @@ def test_cli_restores_with_builtin_names(tmp_path, capsys):
     Image.fromarray(gray(photo())).save(g)
     assert main(["restore", "colorize", str(g), "-o", str(tmp_path / "c.png"), "--quiet"]) == 0
     assert Image.open(tmp_path / "c.png").mode == "RGB"
+    assert main(["info", "denoise"]) == 0  # a built-in's name stands for its file
+    assert "image restoration model" in capsys.readouterr().out
 
 
 def test_cli_bad_inputs_to_builtins_are_one_line_and_exit_2(tmp_path, capsys):
@@ -173,3 +175,47 @@ def test_cli_bad_inputs_to_builtins_are_one_line_and_exit_2(tmp_path, capsys):
     one_line_error(capsys, ["restore", "sharpen", str(src), "-o", out], "sharpen")
     with pytest.raises(DataError, match=r"shape \(20, 20, 4\); expected a grayscale"):
         ImageRestorer.pretrained("denoise").restore(np.zeros((20, 20, 4), np.uint8))
+
+
+# -- the pieces the built-ins are made of --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sigma", [5, 15, 25, 50])
+def test_the_noise_estimate_is_close_on_flat_and_smooth_images(sigma):
+    from aekit.restore.tasks import estimate_noise
+
+    gen = torch.Generator().manual_seed(sigma)
+    ramp = torch.linspace(0.2, 0.8, 256).view(1, 1, 1, -1).expand(2, 3, 192, 256)  # (2, 3, 192, 256)
+    noisy = ramp + torch.randn(ramp.shape, generator=gen) * sigma / 255
+    estimate = estimate_noise(noisy) * 255  # (2,)
+    assert torch.allclose(estimate, torch.full((2,), float(sigma)), rtol=0.05), estimate
+    assert float(estimate_noise(ramp).max()) < 1e-6  # a smooth clean image: no noise
+
+
+def test_blind_training_inputs_carry_a_level_plane_the_network_is_told_or_estimates():
+    from aekit.restore.tasks import LEVEL_UNIT, TASKS, Settings, training_input
+
+    settings = Settings(noise_sigma=55 / 255, blind=True, grayscale=True)
+    clean = torch.full((64, 3, 16, 16), 0.5)
+    x = training_input(TASKS["denoise"], clean, settings, torch.Generator().manual_seed(0))
+    assert x.shape == (64, 4, 16, 16)
+    level = x[:, 3, 0, 0] * LEVEL_UNIT * 255  # (64,) on the 0-255 scale
+    assert (x[:, 3] == x[:, 3, :1, :1]).all() and level.max() <= 55 * 1.3 and (level == 0).any()
+    gray = training_input(TASKS["denoise"], clean, settings)  # equal channels in: the same noise in each
+    assert (gray[:, 0] == gray[:, 1]).all() and (gray[:, 1] == gray[:, 2]).all()
+
+
+def test_mixed_masks_and_network_settings_are_checked():
+    from aekit.restore.network import RestorationNetConfig, RestorationUNet
+    from aekit.restore.tasks import MASKS
+
+    masks = MASKS["mixed"](16, 64, 64, torch.Generator().manual_seed(0), "cpu")
+    assert masks.shape == (16, 1, 64, 64) and 0.02 < float(masks.mean()) < 0.5
+    net = RestorationUNet(RestorationNetConfig(4, 3, width=8, depth=2, residual=True, unshuffle=2))
+    assert net.stride == 8 and net(torch.rand(1, 4, 24, 40)).recon.shape == (1, 3, 24, 40)
+    for bad, match in [
+        ({"unshuffle": 3}, "unshuffle must be 1, 2 or 4"),
+        ({"chroma_gain": 0}, "chroma_gain"),
+    ]:
+        with pytest.raises(ConfigError, match=match):
+            RestorationNetConfig(3, 3, **bad).validate()

@@ -62,7 +62,11 @@ def add_parser(subparsers) -> None:
         description="Show a model file's family, settings, data layout and scaling, "
         "parameter count, versions, and its training: epochs and final losses.",
     )
-    p.add_argument("model", help="model file written by 'aekit train' or AutoEncoder.save")
+    p.add_argument(
+        "model",
+        help="model file written by 'aekit train' or AutoEncoder.save, or a built-in model's name "
+        "(photo, denoise, upscale-x2, upscale-x4, inpaint, colorize)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
 
     p = subparsers.add_parser(
@@ -97,6 +101,18 @@ def run(args: argparse.Namespace) -> int:
 # -- info ---------------------------------------------------------------------------------------------------
 
 
+def _builtin_file(name: str) -> str:
+    """A built-in model's name stands for its file (a file of that name, if there is one, wins)."""
+    from aekit.codec.builtin import CODECS
+    from aekit.restore.builtin import RESTORERS
+
+    if not Path(name).exists():
+        for table in (CODECS, RESTORERS):
+            if name in table:
+                return str(table.path(name))
+    return name
+
+
 def _info_table(path: str):
     """The two-column table 'aekit info' prints, titled with the file and its size."""
     from rich.table import Table
@@ -114,6 +130,7 @@ def _info(args: argparse.Namespace) -> int:
     from aekit.data.scaling import DataSpec
     from aekit.io import load_model
 
+    args.model = _builtin_file(args.model)
     # The header alone says which loader to ask; that loader checks the whole file before building.
     _, doc = tensorfile.read_header(args.model)
     if doc.get("estimator") in OTHER_ESTIMATORS:

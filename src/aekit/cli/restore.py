@@ -275,7 +275,7 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--mask-shape",
-        choices=("boxes", "strokes"),
+        choices=("boxes", "strokes", "mixed"),
         default="boxes",
         help="inpaint: shape of the holes made while training (default: %(default)s)",
     )
