@@ -82,7 +82,7 @@ RECIPES = {
     "upscale-x4": Recipe("upscale", Settings(scale=4, grayscale=True), "4x enlargement (corrects bicubic)"),
     "inpaint": Recipe(
         "inpaint",
-        Settings(mask="mixed", grayscale=True),
+        Settings(mask="mixed", grayscale=True, fill="smooth"),
         "fills masked pixels (trained on boxes and strokes)",
     ),
     "colorize": Recipe(

@@ -13,7 +13,7 @@ from aekit.errors import ConfigError, DataError, ModelFileError
 from aekit.restore import ImageRestorer, psnr, ssim
 from aekit.restore.network import RestorationNetConfig, RestorationUNet, luma
 from aekit.restore.restorer import run_tiled
-from aekit.restore.tasks import MASKS, TASKS, Settings
+from aekit.restore.tasks import MASKS, TASKS, Settings, smooth_fill
 from cli_helpers import one_line_error
 
 TINY = {"width": 4, "depth": 1, "crop": 8, "epochs": 1, "batch_size": 16, "random_state": 0, "device": "cpu"}
@@ -203,6 +203,30 @@ def test_masks_cover_part_of_each_image(shape):
     covered = mask.mean(dim=(1, 2, 3))
     assert (covered > 0).all() and (covered < 0.8).all()
     assert set(mask.unique().tolist()) == {0.0, 1.0}
+
+
+def test_smooth_fill_keeps_known_pixels_and_guesses_holes_from_their_surroundings():
+    # A smooth ramp with a box and a thin stroke missing: the fill must recover the ramp closely (a grey
+    # fill would be off by the ramp's distance from 0.5), keep every known pixel, and handle a lone image
+    # with nothing missing or everything missing.
+    ramp = torch.linspace(0, 1, 40).view(1, 1, 1, 40).expand(2, 3, 36, 40).clone()
+    mask = torch.zeros(2, 1, 36, 40)
+    mask[0, :, 10:20, 5:15] = 1
+    mask[1, :, 3, :] = 1
+    out = smooth_fill(ramp, mask)
+    assert out.shape == ramp.shape
+    assert torch.equal(out * (1 - mask), ramp * (1 - mask))
+    holes = mask.expand_as(ramp).bool()
+    assert (out - ramp)[holes].abs().max() < 0.05
+    assert (0.5 - ramp)[holes].abs().mean() > 0.15  # the grey fill's error, for scale
+    assert torch.equal(smooth_fill(ramp, torch.zeros_like(mask)), ramp)
+    assert torch.isfinite(smooth_fill(ramp, torch.ones_like(mask))).all()
+
+
+def test_new_inpainters_fill_holes_smoothly_and_old_files_keep_grey(fitted, tmp_path):
+    fitted["inpaint"].save(tmp_path / "i.aek")
+    assert ImageRestorer.load(tmp_path / "i.aek").settings_.fill == "smooth"
+    assert Settings().fill == "grey"  # what a file without the field was trained with
 
 
 def test_tiles_blend_into_the_whole_image_result():

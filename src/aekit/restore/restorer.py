@@ -261,7 +261,9 @@ class ImageRestorer(BaseEstimator):
         if not 0.0 <= self.validation_fraction < 1.0:
             raise ConfigError(f"validation_fraction must lie in [0, 1); got {self.validation_fraction!r}.")
         task = TASKS[self.task]
-        settings = Settings(scale=int(self.scale), noise_sigma=float(self.noise_sigma), mask=self.mask)
+        settings = Settings(
+            scale=int(self.scale), noise_sigma=float(self.noise_sigma), mask=self.mask, fill="smooth"
+        )
         multiple = self._crop_multiple(task, settings, None)
         if self.init is None and self.crop % multiple:
             crop = max(multiple, self.crop // multiple * multiple)

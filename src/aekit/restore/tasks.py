@@ -38,6 +38,9 @@ class Settings:
     mask: str = "boxes"
     blind: bool = False  # denoise: levels 0..noise_sigma, and a noise-level map as an extra input channel
     grayscale: bool = False  # an RGB model also trained on gray images (as three equal channels)
+    # inpaint: what the holes hold in the network's input. "smooth" (new models) fills them from the known
+    # pixels around, so the network only corrects a fair guess; "grey" is what older files were trained on.
+    fill: str = "grey"
 
 
 def quantize(x: Tensor) -> Tensor:
@@ -189,7 +192,30 @@ def _holes(clean: Tensor, s: Settings, gen: torch.Generator | None) -> Observed:
 
 def _fill(obs: Observed, s: Settings) -> Tensor:
     mask = obs.mask
-    return torch.cat([obs.image * (1 - mask) + MASK_FILL * mask, mask], dim=1)  # (B, C + 1, H, W)
+    guess = smooth_fill(obs.image, mask) if s.fill == "smooth" else MASK_FILL
+    return torch.cat([obs.image * (1 - mask) + guess * mask, mask], dim=1)  # (B, C + 1, H, W)
+
+
+def smooth_fill(image: Tensor, mask: Tensor) -> Tensor:
+    """(B, C, H, W), mask (B, 1, H, W) with 1 = missing -> the image with its holes filled smoothly.
+
+    Push-pull (Gortler et al. 1996): average the known pixels into ever coarser grids until every cell has
+    some, then come back up, keeping each level's own average where it had known pixels and taking the
+    coarser level's where it had few. Linear in the pixel count and batched, so it costs nothing beside the
+    network, where the classical ``inpaint_biharmonic`` solves a linear system per image.
+    """
+    known = 1 - mask
+    sums, weights = [image * known], [known]
+    while min(sums[-1].shape[-2:]) > 1 and bool((weights[-1] == 0).any()):
+        sums.append(F.avg_pool2d(sums[-1], 2, ceil_mode=True))
+        weights.append(F.avg_pool2d(weights[-1], 2, ceil_mode=True))
+    filled = sums[-1] / weights[-1].clamp_min(1e-8)
+    for total, weight in zip(reversed(sums[:-1]), reversed(weights[:-1]), strict=True):
+        coarse = F.interpolate(filled, size=total.shape[-2:], mode="bilinear", align_corners=False)
+        # A cell a quarter known already trusts its own average fully: sharper than weighting by the share.
+        trust = (weight * 4).clamp(max=1)
+        filled = trust * total / weight.clamp_min(1e-8) + (1 - trust) * coarse
+    return image * known + filled * mask
 
 
 TASKS: dict[str, Task] = {
