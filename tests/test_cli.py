@@ -31,6 +31,7 @@ VERBS += ("sample", "interpolate", "embed", "compare", "restore", "detect")  # t
 VERBS += ("compress", "decompress")
 VERBS += ("report",)  # aekit report: one HTML page on a model
 VERBS += ("dashboard",)  # aekit dashboard: the web app
+VERBS += ("probe",)  # aekit probe: linear probe and k-means per layer
 TINY = ["--epochs", "1", "--hidden", "8", "--code-size", "2", "--batch-size", "16", "--quiet"]
 
 
@@ -451,7 +452,7 @@ def test_train_choices_and_defaults_match_the_library():
     from aekit.models.sparse import SparseConfig
 
     actions = _train_actions()
-    assert set(actions["loss"].choices) == set(losses.RECONSTRUCTION)
+    assert set(actions["loss"].choices) == {"auto", *losses.RECONSTRUCTION}
     assert set(actions["noise"].choices) == set(noise.NOISES)
     assert set(actions["scaling"].choices) == set(SCALINGS)
     assert set(actions["backbone"].choices) == set(get_args(Backbone))
@@ -512,7 +513,8 @@ def test_train_binarized_vae_with_kl_warmup(files, capsys):
     est = AutoEncoder.load("vae.aek")
     assert est.binarize and est.kl_warmup == 1
     # the options that need a VAE / a Bernoulli likelihood say so in one line
-    for option, word in ((["--kl-warmup", "2"], "kl_warmup"), (["--binarize"], "binarize")):
+    # (--loss auto is cross-entropy on images, which --binarize accepts; squared error it refuses)
+    for option, word in ((["--kl-warmup", "2"], "kl_warmup"), (["--binarize", "--loss", "mse"], "binarize")):
         code, _, err = run(capsys, "train", "--data", files["images"], "--out", "d.aek", *option, *TINY)
         assert_one_error(code, err, word)
 

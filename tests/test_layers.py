@@ -36,8 +36,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("aekit.data",),
     # 2 nn.Modules and their registry
     ("aekit.models",),
-    # 3 what a model's outputs are scored with
-    ("aekit.losses", "aekit.generate"),
+    # 3 what a model's outputs are scored with, and what groups its codes (k-means on any array)
+    ("aekit.losses", "aekit.generate", "aekit.clusters"),
     # 4 the one Trainer
     ("aekit.training",),
     # 5 the applications' networks, formats and helpers (the codec's coding and archives, restore's tasks)

@@ -18,7 +18,7 @@ from aekit import losses
 from aekit.errors import ConfigError
 from aekit.models import FAMILIES, DiagonalGaussian, build_model, family_of
 from aekit.models.sparse import kl_sparsity, l1_activity
-from families import family_variants
+from families import family_variants, layout
 
 
 def backbone_of(family: str, settings: dict[str, typing.Any]) -> str:
@@ -27,25 +27,29 @@ def backbone_of(family: str, settings: dict[str, typing.Any]) -> str:
 
 VARIANTS = family_variants()
 VARIANT_IDS = ["-".join([family, *map(str, settings.values())]) for family, settings in VARIANTS]
-INPUTS = {"table": (6,), "gray8x8": (1, 8, 8), "rgb9x7": (3, 9, 7)}  # the model's view: (D,) or (C, H, W)
+# the model's view: (D,), (C, H, W) or for series (C, T)
+INPUTS = {"table": (6,), "gray8x8": (1, 8, 8), "rgb9x7": (3, 9, 7), "series1x9": (1, 9), "series3x7": (3, 7)}
+# the inputs each layout takes: a dense backbone flattens anything; conv needs images, conv1d series
+TAKES = {
+    "flat": ("table", "gray8x8", "rgb9x7"),
+    "image": ("gray8x8", "rgb9x7"),
+    "series": ("series1x9", "series3x7"),
+}
+SHAPE = {"flat": (1, 8, 8), "image": (1, 8, 8), "series": (1, 8)}  # one input of each layout
 CODE = 3
 
 
 def cases() -> list:
-    """(family, settings, input kind) for every input a family's backbone takes: conv needs images."""
+    """(family, settings, input kind) for every input a family's backbone takes."""
     out = []
     for (family, settings), vid in zip(VARIANTS, VARIANT_IDS, strict=True):
-        for kind in INPUTS:
-            if kind == "table" and backbone_of(family, settings) == "conv":
-                continue
+        for kind in TAKES[layout(family, settings)]:
             out.append(pytest.param(family, settings, kind, id=f"{vid}-{kind}"))
     return out
 
 
 def tiny(family: str, settings: dict, shape: tuple[int, ...], **more):
-    hidden = (
-        (4, 6) if backbone_of(family, settings) == "conv" else (8,)
-    )  # two conv stages: 9 -> 5 -> 3 and back
+    hidden = (4, 6) if layout(family, settings) != "flat" else (8,)  # two conv stages: 9 -> 5 -> 3 and back
     torch.manual_seed(0)
     return build_model(
         family, {"input_shape": shape, "code_size": CODE, "hidden": hidden, **settings, **more}
@@ -58,8 +62,10 @@ def batch(shape: tuple[int, ...], n: int = 5) -> torch.Tensor:
 
 def test_every_registered_family_is_covered():
     assert {family for family, _ in VARIANTS} == set(FAMILIES)
-    assert ("sparse", {"backbone": "dense", "sparsity": "kl"}) in VARIANTS
-    assert ("vae", {"backbone": "conv"}) in VARIANTS
+    assert ("sparse", {"backbone": "dense", "sparsity": "kl", "downsample": "stride"}) in VARIANTS
+    assert ("vae", {"backbone": "conv", "downsample": "pool"}) in VARIANTS
+    assert ("conv1d", {"backbone": "conv1d", "downsample": "pool"}) in VARIANTS
+    assert ("vae", {"backbone": "dense", "downsample": "pool"}) not in VARIANTS  # refused: no convolutions
 
 
 @pytest.mark.parametrize(("family", "settings", "kind"), cases())
@@ -119,7 +125,7 @@ def test_objective_is_the_sum_of_its_logged_parts(family, settings, kind):
 
 @pytest.mark.parametrize(("family", "settings"), VARIANTS, ids=VARIANT_IDS)
 def test_config_round_trips_through_json(family, settings):
-    shape = (1, 8, 8)
+    shape = SHAPE[layout(family, settings)]
     model = tiny(family, settings, shape)
     text = json.dumps(model.config.to_dict())
     rebuilt = build_model(family, json.loads(text))
@@ -129,8 +135,9 @@ def test_config_round_trips_through_json(family, settings):
 
 @pytest.mark.parametrize(("family", "settings"), VARIANTS, ids=VARIANT_IDS)
 def test_same_seed_same_initial_weights(family, settings):
-    a = tiny(family, settings, (1, 8, 8)).state_dict()
-    b = tiny(family, settings, (1, 8, 8)).state_dict()
+    shape = SHAPE[layout(family, settings)]
+    a = tiny(family, settings, shape).state_dict()
+    b = tiny(family, settings, shape).state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 

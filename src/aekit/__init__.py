@@ -6,7 +6,7 @@
 
 from aekit._version import __version__
 
-__all__ = ["AnomalyDetector", "AutoEncoder", "__version__"]
+__all__ = ["AnomalyDetector", "AutoEncoder", "__version__", "cluster_codes"]
 
 
 def __getattr__(name: str):
@@ -14,4 +14,8 @@ def __getattr__(name: str):
         from aekit import estimators
 
         return getattr(estimators, name)
+    if name == "cluster_codes":
+        from aekit.clusters import cluster_codes
+
+        return cluster_codes
     raise AttributeError(f"module 'aekit' has no attribute {name!r}")

@@ -22,6 +22,16 @@ class ModelFileError(AekitError):
     """A model or checkpoint file is missing, damaged, or from an incompatible version."""
 
 
+class NetworksNeededError(ModelFileError):
+    """A model file built with the user's own networks was opened without their classes (``modules=``):
+    aekit never imports what a file names. ``needs`` says which networks; ``call`` how to pass them."""
+
+    def __init__(self, message: str, needs: str = "", call: str = ""):
+        super().__init__(message)
+        self.needs = needs
+        self.call = call
+
+
 class TrainingError(AekitError):
     """Training went wrong in a way the user can fix (e.g. the loss became NaN)."""
 
@@ -33,6 +43,11 @@ class ArchiveError(DataError):
 class PosteriorCollapseWarning(UserWarning):
     """A VAE finished training with codes that say almost nothing about its inputs (KL to the prior ~ 0):
     its decoder ignores them, so its samples and reconstructions are all the same blurry average."""
+
+
+class CopyWarning(UserWarning):
+    """An autoencoder's code is as wide as its input and nothing (noise, a sparsity or KL penalty) stops it
+    from learning the identity, which reconstructs everything and learns nothing."""
 
 
 class DataRangeWarning(UserWarning):

@@ -3,7 +3,7 @@ numpy, scikit-learn, safetensors, Pillow, rich and constriction; the rest comes 
 
 - ``dashboard``: fastapi, uvicorn, python-multipart and scikit-image, for ``aekit dashboard``
 - ``tables``: pandas and pyarrow, for CSV and Parquet tables
-- ``plots``: matplotlib, for ``aekit report``, ``aekit compare`` and ``aekit demo``
+- ``plots``: matplotlib, for ``aekit report``, ``aekit compare``, ``aekit probe`` and ``aekit demo``
 - ``metrics``: scikit-image, for ``aekit.restore.psnr`` and ``ssim``
 - ``all``: every one of them (``scripts/setup.sh`` installs it)
 

@@ -9,7 +9,7 @@ damaged, truncated, mismatched or hostile file raises one ModelFileError, before
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, get_args
 
 from torch import nn
@@ -17,8 +17,8 @@ from torch import nn
 from aekit import tensorfile
 from aekit._version import __version__
 from aekit.data.scaling import SCALINGS, DataSpec
-from aekit.errors import ConfigError, DataError, ModelFileError
-from aekit.models import AutoEncoderModel, build_model, family_of
+from aekit.errors import ConfigError, DataError, ModelFileError, NetworksNeededError
+from aekit.models import AutoEncoderModel, build_model, custom, family_of
 from aekit.models.config import Activation, Loss
 from aekit.models.registry import FAMILIES, NETWORKS
 from aekit.noise import NOISES
@@ -50,21 +50,31 @@ def save_model(path: str | os.PathLike, model: AutoEncoderModel, extra: dict[str
     tensorfile.save(path, dict(model.state_dict()), doc)
 
 
-def load_model(path: str | os.PathLike, kind: str = "autoencoder") -> tuple[AutoEncoderModel, dict[str, Any]]:
+def load_model(
+    path: str | os.PathLike, kind: str = "autoencoder", modules: Sequence[type[nn.Module]] = ()
+) -> tuple[AutoEncoderModel, dict[str, Any]]:
     """Rebuild the model stored at ``path``; returns it (in eval mode, on the CPU) and the header.
 
     ``kind`` ("autoencoder" or "restorer") is what the caller can use; a file of the other kind is refused.
     The header is checked in full, and the network's shapes against the weights, before it is built.
+    ``modules``: the classes of the user's own networks (``models/custom.py``), matched by the import path
+    the file names; a file that names others is refused (NetworksNeededError), and nothing is imported.
     """
+    modules = custom.check_classes(modules)  # a caller's mistake, not the file's: checked before opening it
     networks, _, doc = tensorfile.load_networks(
-        path, "model file", lambda doc, declared: {"": _check_header(path, doc, kind)}
+        path,
+        "model file",
+        lambda doc, declared: {"": _check_header(path, doc, kind, modules)},
+        mismatch=lambda doc: _custom_mismatch(path, doc),
     )
     model = networks[""]
     model.eval()
     return model, doc
 
 
-def _check_header(path: str | os.PathLike, doc: dict[str, Any], kind: str) -> Callable[[], nn.Module]:
+def _check_header(
+    path: str | os.PathLike, doc: dict[str, Any], kind: str, modules: Sequence[type[nn.Module]] = ()
+) -> Callable[[], nn.Module]:
     """Refuse a header this loader cannot use; return the builder of the network it describes."""
     _import_applications()
     if doc.get("format") != FORMAT:
@@ -84,7 +94,7 @@ def _check_header(path: str | os.PathLike, doc: dict[str, Any], kind: str) -> Ca
                 f"{path} holds {what} ({doc['family']}), not {KINDS[kind][1]}; open it with {opener}."
             )
     if kind == "autoencoder":
-        return check_autoencoder(doc)
+        return check_autoencoder(doc, modules, path)
     return _builder(doc["family"], doc["model_config"], registry)
 
 
@@ -94,10 +104,13 @@ def _import_applications() -> None:
     from aekit.restore import network  # noqa: F401  (registers "restore-unet")
 
 
-def check_autoencoder(entry: dict[str, Any]) -> Callable[[], nn.Module]:
+def check_autoencoder(
+    entry: dict[str, Any], modules: Sequence[type[nn.Module]] = (), path: str | os.PathLike = "the model file"
+) -> Callable[[], nn.Module]:
     """Check the header entry of one autoencoder (a model file, or a detector's member): its family and
     settings, its data scaling and every estimator parameter that names a registry entry. Returns its
-    builder; raises ConfigError/DataError (or KeyError/TypeError for missing or mistyped fields)."""
+    builder; raises ConfigError/DataError (or KeyError/TypeError for missing or mistyped fields), and last,
+    for the user's own networks that none of ``modules`` match, NetworksNeededError."""
     build = _builder(entry["family"], entry["model_config"], FAMILIES)
     spec = DataSpec.from_dict(entry["data"])
     model_input = tuple(entry["model_config"]["input_shape"])
@@ -115,7 +128,45 @@ def check_autoencoder(entry: dict[str, Any]) -> Callable[[], nn.Module]:
     history = entry.get("history", [])
     if not isinstance(history, list) or not all(isinstance(h, dict) for h in history):
         raise TypeError("its training history is not a list of JSON objects")
+    networks = entry["model_config"].get("networks")
+    if networks is not None:
+        classes = _network_classes(path, networks, modules)
+        return lambda: build_model(entry["family"], entry["model_config"], FAMILIES, modules=classes)
     return build
+
+
+def _network_classes(
+    path: str | os.PathLike, networks: Any, modules: Sequence[type[nn.Module]]
+) -> tuple[type[nn.Module], ...]:
+    """The classes of ``modules`` that the file's networks name; NetworksNeededError if some are not there."""
+    custom.check_entry(networks)  # ConfigError: a damaged header
+    found, missing = custom.match(networks, modules)
+    if not missing:
+        return tuple(found.values())
+    needs = " and ".join(f"{role} {custom.signature(networks[role])}" for role in custom.ROLES)
+    call = custom.load_call(networks, str(path))
+    wrong = [networks[role]["class"] for role in missing]
+    held = ", ".join(custom.class_path(m) for m in modules)
+    given = f" (modules= holds {held}, not {' or '.join(dict.fromkeys(wrong))})" if modules else ""
+    raise NetworksNeededError(
+        f"{path} was built with your own networks: {needs}. Loading imports nothing a file names, so pass "
+        f"their classes{given}: {call}",
+        needs=needs,
+        call=call,
+    )
+
+
+def _custom_mismatch(path: str | os.PathLike, doc: dict[str, Any]) -> str | None:
+    """How a file of the user's own networks whose weights do not fit them is refused: their classes
+    build other shapes now than when it was saved. None for the built-in networks (the default message)."""
+    networks = doc["model_config"].get("networks")
+    if networks is None:
+        return None
+    needs = " and ".join(f"{role} {custom.signature(networks[role])}" for role in custom.ROLES)
+    return (
+        f"{path} does not fit the classes given: its weights are not those that {needs} build now (has a "
+        "class changed since the file was saved?)"
+    )
 
 
 def _builder(family: Any, settings: Any, registry: dict[str, type[nn.Module]]) -> Callable[[], nn.Module]:
@@ -131,7 +182,7 @@ def _param_choices() -> dict[str, tuple[Any, ...]]:
     return {
         "kind": tuple(FAMILIES),
         "activation": get_args(Activation),
-        "loss": get_args(Loss),
+        "loss": ("auto", *get_args(Loss)),
         "noise": (None, *NOISES),
         "scaling": SCALINGS,
         "schedule": get_args(Schedule),

@@ -163,18 +163,21 @@ def load(path: str | os.PathLike, what: str = "model file") -> tuple[dict[str, t
 
 
 def load_networks(
-    path: str | os.PathLike, what: str, check: Check, mismatch: str = ""
+    path: str | os.PathLike, what: str, check: Check, mismatch: str | Callable[[dict], str | None] = ""
 ) -> tuple[dict[str, nn.Module], dict[str, torch.Tensor], dict[str, Any]]:
     """Read a file and build the networks ``check`` finds in its document, with the file's weights loaded.
 
     Returns the networks (by prefix, in train mode, on the CPU), every tensor of the file, and the
     document. Nothing is built for real until the header has passed every check (see the module's
-    docstring). ``mismatch`` replaces the start of the message for weights that do not fit the settings.
+    docstring). ``mismatch`` replaces the start of the message for weights that do not fit the settings;
+    a function of the (checked) document may give it, or None for the default.
     """
     p = Path(path)
     declared, doc = _open(p, what)
-    mismatch = mismatch or f"{p} is damaged or mismatched: its weights do not fit its settings"
     builders = _checked(p, lambda: check(doc, declared))
+    if callable(mismatch):
+        mismatch = mismatch(doc)
+    mismatch = mismatch or f"{p} is damaged or mismatched: its weights do not fit its settings"
     budget = 4 * len(declared) + 256  # modules and tensors a network of this many tensors may register
     metas = {prefix: _meta(p, build, budget, len(declared)) for prefix, build in builders.items()}
     for prefix, meta in metas.items():

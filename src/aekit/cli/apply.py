@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
             f"{est.spec_.n_features} features; "
             "use -o with .npy, .npz, .csv or .parquet"
         )
-    one = (est.model_.config.code_size,) if args.command == "decode" else est.spec_.sample_shape
+    one = (est.code_size_,) if args.command == "decode" else est.spec_.sample_shape
     source = open_input(args.input, args.key, one)
     rows = chunk_rows(source.sample_shape, args.chunk_rows)
     if grid:  # only the first images are shown: reconstruct the first chunk, batched as in a full run
@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
 def _result_layout(est, verb: str) -> tuple[tuple[int, ...], str]:
     """One result row's shape and dtype: codes for encode, the training data's layout otherwise."""
     if verb == "encode":
-        return (est.model_.config.code_size,), "float32"
+        return (est.code_size_,), "float32"
     return tuple(est.spec_.sample_shape), est.spec_.dtype
 
 

@@ -171,10 +171,18 @@ def check_device(device: str) -> str:
 
 
 def load_estimator(path: str, device: str):
-    """An ``AutoEncoder`` read from ``path``; a missing or damaged file is one ModelFileError."""
+    """An ``AutoEncoder`` read from ``path``; a missing or damaged file is one ModelFileError, and so is
+    one built with the user's own networks, which only Python can open (it holds their classes)."""
     from aekit import AutoEncoder
+    from aekit.errors import ModelFileError, NetworksNeededError
 
-    return AutoEncoder.load(path, device=check_device(device))
+    try:
+        return AutoEncoder.load(path, device=check_device(device))
+    except NetworksNeededError as exc:
+        raise ModelFileError(
+            f"{path} was built with your own networks ({exc.needs}); the aekit commands import no code, so "
+            f"it must be loaded from Python, given their classes: {exc.call}"
+        ) from None
 
 
 KEY_HELP = (

@@ -265,14 +265,15 @@ def build_detector(args: argparse.Namespace, device: str, run_dir: Path):
     """--task detect: an ``AnomalyDetector`` (an ensemble of --kind autoencoders) with its threshold."""
     from aekit import AnomalyDetector
 
-    extra = {k: getattr(args, k) for k in ("beta", "sparsity", "sparsity_weight", "rho", "backbone")}
+    names = ("beta", "sparsity", "sparsity_weight", "rho", "backbone", "downsample")
+    extra = {k: getattr(args, k) for k in names}
     extra = {k: v for k, v in extra.items() if v is not None}
-    if args.loss != "mse":
+    if args.loss not in ("auto", "mse"):
         extra["loss"] = args.loss
     if args.scaling != "auto":
         note("--task detect standardises tables itself; --scaling is passed on to its autoencoders")
     if args.window and args.kind == "conv":
-        note("a series detector scores windows as table rows; --kind dense suits it better than conv")
+        note("--kind conv takes images; a series detector takes --kind dense (windows as rows) or conv1d")
     return AnomalyDetector(
         kind=args.kind,
         contamination=args.contamination,

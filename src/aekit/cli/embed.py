@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from aekit.cli.clusters import add_clusters_option, check_clusters_output, write_clustered
 from aekit.cli.common import (
     add_device_option,
     add_key_option,
@@ -66,6 +67,7 @@ def add_parser(subparsers) -> None:
     )
     add_device_option(p)
     add_stream_options(p)
+    add_clusters_option(p)
 
     c = subparsers.add_parser(
         "compare",
@@ -109,6 +111,12 @@ def add_parser(subparsers) -> None:
         metavar="N",
         help="train on a random subset of N training samples, for a quick run",
     )
+    c.add_argument(
+        "--ordered",
+        action="store_true",
+        help="train one ordered autoencoder (nested dropout) with the largest code size instead of one per "
+        "size, fit one PCA, and draw both errors at every code size from 1 to the largest",
+    )
     add_device_option(c)
     c.add_argument("--quiet", action="store_true", help="no progress lines and no notes")
     c.set_defaults(on_interrupt="comparison stopped; nothing was written")
@@ -128,6 +136,8 @@ def _embed(args: argparse.Namespace) -> int:
     is_file = Path(args.data).exists()
     out = check_output(args.out, args.data if is_file else "", args.model)
     check_suffix(out)
+    if args.clusters is not None:
+        check_clusters_output(out)
     est = load_estimator(args.model, args.device)
     if is_file:
         source, name = open_input(args.data, args.key, est.spec_.sample_shape), args.data
@@ -139,8 +149,16 @@ def _embed(args: argparse.Namespace) -> int:
         source, name = ArraySource(x, name=ds.name), f"{ds.name} ({args.split} split)"
     job = apply_job("embed", args.model, args.device, est)
     chunks = source.iter_chunks(chunk_rows(source.sample_shape, args.chunk_rows))
-    n = write_stream(out, ordered_map(job, chunks, args.workers), len(source), "embedding", args.quiet)
-    shape = (n, est.model_.config.code_size)
+    results = ordered_map(job, chunks, args.workers)
+    if args.clusters is not None:
+        n, how = write_clustered(out, results, len(source), args.clusters, args.quiet)
+        print(
+            f"wrote {out}: codes of {n} samples from {name}, shape {(n, est.code_size_)}, float32, and a "
+            f"cluster label per row from {how}"
+        )
+        return 0
+    n = write_stream(out, results, len(source), "embedding", args.quiet)
+    shape = (n, est.code_size_)
     print(f"wrote {out}: codes of {n} samples from {name}, shape {shape}, float32")
     return 0
 
@@ -198,6 +216,7 @@ def _compare(args: argparse.Namespace) -> int:
         random_state=args.seed,
         device=device,
         progress=say,
+        ordered=args.ordered,
     )
     write_comparison(result, out, title=f"Autoencoder vs PCA on {ds.name}", data=ds.name)
     print(_table(result))
@@ -215,7 +234,8 @@ def _table(result) -> str:
     head = f"{'code size':>9}  {'AE MSE':>9}  {'PCA MSE':>9}  {'AE/PCA':>8}"
     if clusters:
         head += f"  {'AE NMI':>6}  {'PCA NMI':>7}  {'AE ARI':>6}  {'PCA ARI':>7}"
-    lines = [f"{result.kind} autoencoder vs PCA, test MSE on {result.unit}", head]
+    one = " (one ordered autoencoder and one PCA fit for every size)" if result.curves else ""
+    lines = [f"{result.kind} autoencoder vs PCA, test MSE on {result.unit}{one}", head]
     for r in result.rows:
         ratio = f"{r.ae_mse / r.pca_mse:>8.3g}" if r.pca_mse > 0 else f"{'-':>8}"
         line = f"{r.code_size:>9}  {r.ae_mse:>9.4g}  {r.pca_mse:>9.4g}  {ratio}"

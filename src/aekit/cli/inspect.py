@@ -128,19 +128,32 @@ def _info(args: argparse.Namespace) -> int:
     from aekit import tensorfile
     from aekit._version import __version__
     from aekit.data.scaling import DataSpec
+    from aekit.errors import NetworksNeededError
     from aekit.io import load_model
 
     args.model = _builtin_file(args.model)
     # The header alone says which loader to ask; that loader checks the whole file before building.
-    _, doc = tensorfile.read_header(args.model)
+    declared, doc = tensorfile.read_header(args.model)
     if doc.get("estimator") in OTHER_ESTIMATORS:
         return _other_info(args, doc)
-    model, doc = load_model(args.model)
+    networks = None
+    try:
+        model, doc = load_model(args.model)
+        parameters = sum(p.numel() for p in model.parameters())
+    except NetworksNeededError as exc:  # the user's own networks: the header is checked, the classes absent
+        parameters = sum(math.prod(d.shape) for d in declared.values())
+        networks = {role: doc["model_config"]["networks"][role] for role in ("encoder", "decoder")}
+        networks["load"] = exc.call
     try:
         spec = DataSpec.from_dict(doc["data"])
         params = dict(doc["params"])
         history = list(doc.get("history", []))
-        settings = {k: v for k, v in doc["model_config"].items() if k not in ("input_shape", "extra")}
+        settings = {
+            k: v for k, v in doc["model_config"].items() if k not in ("input_shape", "extra", "networks")
+        }
+        if networks is not None:  # the settings of the built-in networks, which the user's replace
+            for key in ("hidden", "decoder_hidden", "activation", "backbone", "downsample"):
+                settings.pop(key, None)
         report = {
             "file": str(args.model),
             "family": doc["family"],
@@ -152,7 +165,7 @@ def _info(args: argparse.Namespace) -> int:
                 "scaling": spec.scaling,
                 "model_input_shape": list(spec.input_shape),
             },
-            "parameters": sum(p.numel() for p in model.parameters()),
+            "parameters": parameters,
             "library_version": doc["library_version"],
             "format_version": doc["format_version"],
             "epochs_trained": len(history),
@@ -160,12 +173,32 @@ def _info(args: argparse.Namespace) -> int:
         }
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ModelFileError(f"{args.model} has a damaged header ({type(exc).__name__}: {exc}).") from None
+    if networks is not None:
+        report["networks"] = networks
+    ordered = doc.get("ordered")
+    if isinstance(ordered, dict):  # AutoEncoder.load checks it in full; here it is only shown
+        report["ordered"] = {"code_size": ordered.get("code_size"), "trained": settings.get("code_size")}
     if args.json:
         print(json.dumps(report))
         return 0
     table = _info_table(args.model)
     table.add_row("family", report["family"])
+    if networks is not None:
+        from rich.markup import escape  # the classes' arguments are the file's text: no markup in them
+
+        table.add_row(
+            "networks",
+            escape(
+                f"your own: encoder {_call(networks['encoder'])}, decoder {_call(networks['decoder'])}; "
+                f"the aekit commands cannot load it, Python can: {networks['load']}"
+            ),
+        )
     table.add_row("settings", ", ".join(f"{k}={fmt(v)}" for k, v in settings.items()))
+    if "ordered" in report:
+        kept, trained = report["ordered"]["code_size"], report["ordered"]["trained"]
+        table.add_row(
+            "code", f"ordered (nested dropout): {fmt(kept)} of {fmt(trained)} units used by encode/transform"
+        )
     table.add_row("training", ", ".join(f"{k}={fmt(v)}" for k, v in report["training"].items()))
     table.add_row(
         "data",
@@ -187,6 +220,11 @@ def _info(args: argparse.Namespace) -> int:
         )
     console().print(table)
     return 0
+
+
+def _call(entry: dict[str, Any]) -> str:
+    """A stored network as the call that builds it: "mypkg.nets:MyEncoder(width=64)"."""
+    return f"{entry['class']}({', '.join(f'{k}={v!r}' for k, v in entry['args'].items())})"
 
 
 # -- eval ---------------------------------------------------------------------------------------------------
@@ -249,7 +287,7 @@ def _eval(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report))
         return 0
-    _print_eval(report, est.loss)
+    _print_eval(report, est.model_.config.loss)
     return 0
 
 

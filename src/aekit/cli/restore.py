@@ -298,17 +298,6 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
         default=32,
         help="channels of the network's first level (default: %(default)s)",
     )
-    group.add_argument(
-        "--init",
-        metavar="MODEL",
-        help="fine-tune instead of training from scratch: a built-in model (denoise, upscale-x2, upscale-x4, "
-        "inpaint, colorize) or a .aek file of the same task; its network and settings are kept",
-    )
-    group.add_argument(
-        "--freeze",
-        choices=("encoder", "decoder"),
-        help="with --init: keep this half of the starting network as it is",
-    )
 
 
 # below this PSNR gain over its input (dB) a trained model is said to have barely learned
@@ -344,7 +333,7 @@ def build_restorer(args: argparse.Namespace, device: str, run_dir: Path):
         width=args.width,
         crop=args.crop,
         crops_per_image=args.crops_per_image,
-        loss=args.loss,
+        loss="mse" if args.loss == "auto" else args.loss,
         init=args.init,
         freeze=args.freeze,
         **fit_settings(args, device, run_dir),

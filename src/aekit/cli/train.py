@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from aekit import runfolder
-from aekit.cli import compress, detect, restore
+from aekit.cli import compress, detect, finetune, restore
 from aekit.cli.common import (
     add_device_option,
     add_key_option,
@@ -42,15 +42,16 @@ VERBS = ("train",)
 
 # Spelled out here because importing the library's own lists would import torch; test_cli checks that
 # they match aekit.losses, aekit.noise, the scaling and the family configs.
-LOSSES = ("mse", "l1", "bce")
+LOSSES = ("auto", "mse", "l1", "bce")
 NOISES = ("gaussian", "salt_pepper", "mask")
 SCALINGS = ("auto", "standard", "robust", "minmax", "none")
 SPARSITIES = ("l1", "kl")
 BACKBONES = ("dense", "conv")
+DOWNSAMPLES = ("stride", "pool")
 
 # Options that belong to some families only: passed to the estimator only when given, since it rejects
 # them (set to anything but their default) for the other families.
-FAMILY_OPTIONS = ("beta", "sparsity", "sparsity_weight", "rho", "backbone", "kl_warmup")
+FAMILY_OPTIONS = ("beta", "sparsity", "sparsity_weight", "rho", "backbone", "downsample", "kl_warmup")
 
 
 def add_parser(subparsers) -> None:
@@ -77,14 +78,32 @@ def add_parser(subparsers) -> None:
     )
     model = p.add_argument_group("model")
     model.add_argument(
-        "--kind", default="dense", help="model family, e.g. dense, conv, sparse or vae (default: %(default)s)"
+        "--kind",
+        default="dense",
+        help="model family, e.g. dense, conv, sparse, vae or conv1d (series (N, T) or (N, T, C)) "
+        "(default: %(default)s)",
     )
     model.add_argument(
         "--code-size",
-        type=positive_int,
+        type=code_size,
         default=32,
         metavar="K",
-        help="size of the code (default: %(default)s)",
+        help="size of the code, or auto: train an ordered code and keep the shortest prefix within "
+        "--code-tolerance of the full code's error (default: %(default)s)",
+    )
+    model.add_argument(
+        "--ordered",
+        action="store_true",
+        help="nested dropout: every prefix of the code is a usable smaller code (the error at each length "
+        "is stored with the model; 'aekit compare --ordered' draws it)",
+    )
+    model.add_argument(
+        "--code-tolerance",
+        type=float,
+        default=0.05,
+        metavar="F",
+        help="with --code-size auto: how much more error than the full code the kept prefix may have, "
+        "relative (default: %(default)s)",
     )
     model.add_argument(
         "--hidden",
@@ -94,7 +113,11 @@ def add_parser(subparsers) -> None:
         "(default: the family's)",
     )
     model.add_argument(
-        "--loss", choices=LOSSES, default="mse", help="reconstruction loss (default: %(default)s)"
+        "--loss",
+        choices=LOSSES,
+        default="auto",
+        help="reconstruction loss; auto: cross-entropy (bce) for autoencoders of data in [0, 1] such as "
+        "images, squared error (mse) otherwise and for restoration and detection (default: %(default)s)",
     )
     model.add_argument(
         "--scaling",
@@ -116,6 +139,12 @@ def add_parser(subparsers) -> None:
     )
     model.add_argument(
         "--backbone", choices=BACKBONES, help="encoder/decoder type for sparse and vae (default dense)"
+    )
+    model.add_argument(
+        "--downsample",
+        choices=DOWNSAMPLES,
+        help="how a convolutional model (conv, conv1d, --backbone conv) halves and doubles its feature "
+        "maps: strided convolutions, or max-pooling and up-sampling (default stride)",
     )
     model.add_argument(
         "--kl-warmup",
@@ -177,6 +206,7 @@ def add_parser(subparsers) -> None:
         help="seed for initialisation, data order and noise (default: %(default)s)",
     )
     add_device_option(fit)
+    finetune.add_train_options(p)
     restore.add_train_options(p)
     detect.add_train_options(p)
     compress.add_train_options(p)
@@ -209,6 +239,12 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--kind {args.kind!r} is not a model family; choose one of {', '.join(FAMILIES)}.")
     device = check_device(args.device)
     task = TASKS[args.task]
+    if not task.fine_tunes and (args.init is not None or args.freeze is not None):
+        starts = ", ".join(name for name, t in TASKS.items() if t.fine_tunes)
+        raise ConfigError(
+            f"--task {args.task} trains from scratch and takes no --init or --freeze (the tasks that start "
+            f"from a trained model: {starts}); leave them out."
+        )
     world = _check_launch(args, device)
     if world > 1 and not is_main():
         args.quiet = True  # under torchrun rank 0 alone prints, and writes run.json and the model file
@@ -228,7 +264,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     est.save(out)
     finish_run_config(run_dir, est.history_)
-    what = f"a {args.kind} autoencoder" if args.task == "reconstruct" else f"a model for --task {args.task}"
+    what = finetune.describe(est, args) if args.task == "reconstruct" else f"a model for --task {args.task}"
     processes = f" in {world} processes" if world > 1 else ""
     first, *more = task.summary(est, args)
     print(f"trained {what} on {args.data} ({_describe(x)}) {first}{processes}")
@@ -324,6 +360,11 @@ def _describe(x: Any) -> str:
     return f"{len(x)} samples of shape {tuple(x.shape[1:])}"
 
 
+def code_size(text: str) -> int | str:
+    """--code-size: a positive whole number, or auto."""
+    return "auto" if text == "auto" else positive_int(text)
+
+
 def _autoencoder(args: argparse.Namespace, device: str, run_dir: Path):
     """--task reconstruct: a plain ``AutoEncoder`` of --kind."""
     from aekit import AutoEncoder
@@ -332,20 +373,33 @@ def _autoencoder(args: argparse.Namespace, device: str, run_dir: Path):
     return AutoEncoder(
         kind=args.kind,
         code_size=args.code_size,
+        ordered=args.ordered,
+        code_tolerance=args.code_tolerance,
         hidden=args.hidden,
         loss=args.loss,
         scaling=args.scaling,
         noise=args.noise,
         noise_level=args.noise_level,
         binarize=args.binarize,
+        init_from=args.init,
+        freeze=args.freeze,
         **family_options,
         **fit_settings(args, device, run_dir),
     )
 
 
 def _epochs_summary(est: Any, args: argparse.Namespace) -> list[str]:
-    """How long it trained (the end of the line "trained ... on DATA (...)"), then its final losses."""
-    return [f"for {len(est.history_)} epoch(s)", _final_losses(est.history_, args.patience)]
+    """How long it trained (the end of the line "trained ... on DATA (...)"), then its final losses, and for
+    an ordered code the width it kept."""
+    lines = [f"for {len(est.history_)} epoch(s)", _final_losses(est.history_, args.patience)]
+    curve = getattr(est, "reconstruction_curve_", None)
+    if curve is not None:
+        kept, full = est.code_size_, len(curve)
+        lines.append(
+            f"ordered code: {kept} of {full} units kept (error {curve[kept - 1]:.4g} vs {curve[-1]:.4g} "
+            "with all of them)"
+        )
+    return lines
 
 
 @dataclass(frozen=True)
@@ -355,6 +409,7 @@ class Task:
     build: Callable[[argparse.Namespace, str, Path], Any]  # (options, device, run folder) -> estimator
     read: Callable[..., Any] = training_split  # (--data[, --key]) -> what the estimator's fit takes
     distributed: bool = True  # trains with the shared Trainer, so under torchrun too
+    fine_tunes: bool = True  # takes --init / --freeze (a starting model)
     # options of RUN_ESSENTIALS it ignores: left out of run.json, where they would mislabel the run
     unused: tuple[str, ...] = ()
     # (fitted estimator, options) -> what was trained, to end the line "trained ... on DATA (...)", then
@@ -376,10 +431,14 @@ TASKS: dict[str, Task] = {
         ),
     ),
     "detect": Task(  # code_size: chosen from the data
-        detect.build_detector, unused=("code_size",), summary=detect.training_summary
+        detect.build_detector, unused=("code_size",), summary=detect.training_summary, fine_tunes=False
     ),
     "compress": Task(
-        compress.build_codec, restore.training_images, distributed=False, unused=("kind", "code_size", "loss")
+        compress.build_codec,
+        restore.training_images,
+        distributed=False,
+        unused=("kind", "code_size", "loss"),
+        fine_tunes=False,
     ),
 }
 

@@ -20,6 +20,7 @@ from aekit.data.scaling import (
     IQR_TO_STD,
     DataSpec,
     check_scaling,
+    check_series_shape,
     choose_scaling,
     spec_dtype,
 )
@@ -96,7 +97,7 @@ def fits_in_memory(source: Source) -> bool:
 # ----------------------------------------------------------------------------------- streaming scaling
 
 
-def streaming_spec(source: Source, scaling: str, loss: str) -> DataSpec:
+def streaming_spec(source: Source, scaling: str, loss: str, series: bool = False) -> DataSpec:
     """The ``DataSpec`` that ``fit_spec`` would choose for all of ``source``, from one chunked pass.
 
     Means and variances are merged chunk by chunk (Chan et al.'s pairwise update, float64), so they match
@@ -107,8 +108,10 @@ def streaming_spec(source: Source, scaling: str, loss: str) -> DataSpec:
     _check_source(source)
     dtype = spec_dtype(source.dtype)
     shape = tuple(int(s) for s in source.sample_shape)
+    if series:
+        check_series_shape(shape)
     if dtype == "uint8" and scaling == "auto":  # no per-feature statistics: uint8 is finite and bounded
-        spec = DataSpec(shape, dtype, "divide255")
+        spec = DataSpec(shape, dtype, "divide255", series=series)
         lo, hi = 255, 0  # the range alone, which new data is checked against (aekit.data.scaling.conform)
         for x in source.iter_chunks(max(1, STATS_CHUNK_BYTES // max(1, source.row_bytes))):
             lo, hi = min(lo, int(x.min())), max(hi, int(x.max()))
@@ -120,7 +123,7 @@ def streaming_spec(source: Source, scaling: str, loss: str) -> DataSpec:
         stats.add(x.reshape(len(x), -1), start, source.name)
     lo, hi = float(stats.low.min()), float(stats.high.max())
     scaling = choose_scaling(scaling, loss, dtype, lo, hi)
-    spec = DataSpec(shape, dtype, scaling)
+    spec = DataSpec(shape, dtype, scaling, series=series)
     std = np.sqrt(stats.m2 / stats.n)
     if scaling == "standard":
         spec.offset = stats.mean.tolist()

@@ -1,4 +1,4 @@
-"""How user arrays become model tensors and back: layout (table / image) and value scaling.
+"""How user arrays become model tensors and back: layout (table / image / series) and value scaling.
 
 The spec is learned in ``fit`` and stored with the model, so ``transform`` on new data and
 ``inverse_transform`` on codes use exactly the training-time scaling, and outputs come back in the
@@ -40,14 +40,19 @@ class DataSpec:
     # where ``training_range`` derives them from the scaling when it can)
     low: float | None = None
     high: float | None = None
+    # for a series model (kind="conv1d"): samples are series (T,) or (T, C), which the model sees
+    # channels first as (C, T); False in every file from before series models
+    series: bool = False
 
     @property
     def is_image(self) -> bool:
-        return len(self.sample_shape) >= 2
+        return len(self.sample_shape) >= 2 and not self.series
 
     @property
     def input_shape(self) -> tuple[int, ...]:
-        """The model's view of one sample: (D,) or channels-first (C, H, W)."""
+        """The model's view of one sample: (D,), channels-first (C, H, W), or for series (C, T)."""
+        if self.series:
+            return (self.sample_shape[1] if len(self.sample_shape) == 2 else 1, self.sample_shape[0])
         if not self.is_image:
             return self.sample_shape
         h, w = self.sample_shape[:2]
@@ -89,6 +94,8 @@ class DataSpec:
         }
         if self.low is not None and self.high is not None:
             d["low"], d["high"] = self.low, self.high
+        if self.series:
+            d["series"] = True
         return d
 
     @classmethod
@@ -103,6 +110,7 @@ class DataSpec:
             bool(d.get("unit_range", False)),
             d.get("low"),
             d.get("high"),
+            d.get("series", False),
         )
         spec.validate()
         return spec
@@ -117,6 +125,10 @@ class DataSpec:
             )
         if self.dtype not in SPEC_DTYPES:
             raise DataError(f"data dtype={self.dtype!r} is not one of {', '.join(map(repr, SPEC_DTYPES))}.")
+        if not isinstance(self.series, bool):
+            raise DataError(f"data series must be true or false; got {self.series!r}.")
+        if self.series:
+            check_series_shape(shape)
         if self.scaling not in FITTED_SCALINGS:
             raise DataError(
                 f"data scaling={self.scaling!r} is not one of {', '.join(map(repr, FITTED_SCALINGS))}."
@@ -152,6 +164,10 @@ class DataSpec:
         elif self.scaling != "none":
             out -= np.asarray(self.offset, np.float32).reshape(self.sample_shape)
             out /= np.asarray(self.scale, np.float32).reshape(self.sample_shape)
+        if self.series:
+            if len(self.sample_shape) == 1:
+                return out.reshape(len(out), 1, -1)  # (N, T) -> (N, 1, T): a view
+            return np.ascontiguousarray(out.transpose(0, 2, 1))  # (N, T, C) -> (N, C, T)
         if not self.is_image:
             return out
         c, h, w = self.input_shape
@@ -161,7 +177,9 @@ class DataSpec:
 
     def from_model(self, y: np.ndarray) -> np.ndarray:
         """Model output (N, *input_shape) -> the user's layout, value range and dtype."""
-        if self.is_image:
+        if self.series:
+            y = y.transpose(0, 2, 1).reshape(len(y), *self.sample_shape)  # (N, C, T) -> (N, T[, C])
+        elif self.is_image:
             y = y.transpose(0, 2, 3, 1).reshape(len(y), *self.sample_shape)
         y = np.array(y, dtype=np.float32)
         if self.scaling == "divide255":
@@ -265,14 +283,26 @@ def choose_scaling(scaling: str, loss: str, dtype: str, lo: float, hi: float) ->
     return scaling
 
 
-def fit_spec(x: np.ndarray, scaling: str, loss: str) -> DataSpec:
-    """Choose the scaling for training data ``x`` (checked by ``check_array``)."""
+def check_series_shape(sample_shape: tuple[int, ...]) -> None:
+    """Series samples are (T,) or (T, C): one DataError for anything else, such as images."""
+    if len(sample_shape) not in (1, 2):
+        raise DataError(
+            f"a series model (kind='conv1d') takes series (N, T) or (N, T, C), time along axis 1 and "
+            f"channels last; got samples of shape {tuple(sample_shape)}. Use kind='conv' for images."
+        )
+
+
+def fit_spec(x: np.ndarray, scaling: str, loss: str, series: bool = False) -> DataSpec:
+    """Choose the scaling for training data ``x`` (checked by ``check_array``); ``series``: the samples
+    are series for a series model (``DataSpec.series``)."""
     check_scaling(scaling)
     shape = tuple(int(s) for s in x.shape[1:])
+    if series:
+        check_series_shape(shape)
     dtype = spec_dtype(x.dtype)
     lo, hi = float(x.min()), float(x.max())
     scaling = choose_scaling(scaling, loss, dtype, lo, hi)
-    spec = DataSpec(shape, dtype, scaling)
+    spec = DataSpec(shape, dtype, scaling, series=series)
     flat = x.reshape(len(x), -1)
     if scaling == "standard":
         # float64 accumulators keep the statistics exact without a float64 copy of the whole data set

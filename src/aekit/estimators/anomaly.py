@@ -17,7 +17,8 @@ PyOD's names and meanings: ``decision_function`` (higher = more anomalous), ``pr
 ``decision_scores_`` (the training scores), ``threshold_`` (their 1 - contamination quantile unless a
 percentile is given) and ``labels_``. ``score_samples`` is scikit-learn's: higher = more normal.
 Tables (N, D), images (N, H, W[, C]) and, with ``window``, time series (T,) or (T, D): sliding windows
-are scored and each time step gets the mean score of the windows that cover it.
+are scored and each time step gets the mean score of the windows that cover it. A dense model sees each
+window flattened into a table row; ``kind="conv1d"`` sees it as a series (window, D) and convolves along time.
 """
 
 from __future__ import annotations
@@ -85,6 +86,8 @@ class AnomalyDetector(BaseEstimator):
     ``code_size``/``hidden`` "auto" size the network from the data: code max(2, D // 4) and one hidden
     layer of h = max(8, D // 2) units for tables, h for even-numbered members and 2h for odd ones (members
     that differ in width disagree where seeds alone do not); code 64 and conv channels (16, 32) for images.
+    ``kind="conv1d"`` with ``window`` convolves along each window of the series instead of flattening it:
+    the code is the tables' (window * D // 4, at least 2) and the channels are the images' (16, 32).
     Training is short on purpose (``epochs=20``, no early stopping): an autoencoder trained to convergence
     on contaminated data learns to rebuild its outliers too. ``autoencoder_params`` passes any other
     ``AutoEncoder`` parameter (``beta``, ``noise``, ``loss``, ...). ``scoring`` is "reconstruction" or
@@ -161,7 +164,9 @@ class AnomalyDetector(BaseEstimator):
     def _fit(self, X: Any) -> AnomalyDetector:
         self._check_params()
         rows, n_steps = self._rows(X, fitting=True)
-        is_image = rows.ndim >= 3
+        series = self._series_model()  # rows are series (N, T, D): coded and scaled as tables are
+        is_image = rows.ndim >= 3 and not series
+        conv = is_image or series  # members that get conv channels
         kind = self.kind if self.kind != "auto" else ("conv" if is_image else "dense")
         self.scoring_ = (
             self.scoring if self.scoring != "auto" else ("elbo" if kind == "vae" else "reconstruction")
@@ -175,7 +180,12 @@ class AnomalyDetector(BaseEstimator):
             "kind": kind,
             "code_size": self.code_size
             if self.code_size != "auto"
-            else (IMAGE_CODE if is_image else max(2, n_features // TABLE_CODE_DIVISOR)),
+            # narrower than the rows, so no member can learn to copy them (two-column tables: one unit)
+            else (
+                IMAGE_CODE
+                if is_image
+                else min(max(2, n_features // TABLE_CODE_DIVISOR), max(1, n_features - 1))
+            ),
             "scaling": self.scaling if self.scaling != "auto" else ("auto" if is_image else TABLE_SCALING),
             "epochs": self.epochs,
             "batch_size": self.batch_size,
@@ -184,9 +194,18 @@ class AnomalyDetector(BaseEstimator):
             "patience": None,
             "device": self.device,
             "verbose": self.verbose,
+            # The scores and their defaults were chosen on squared error; AutoEncoder's loss="auto" would
+            # switch image members to cross-entropy.
+            "loss": "mse",
             **(self.autoencoder_params or {}),
         }
         extra = self.autoencoder_params or {}
+        if {"encoder", "decoder"} & set(extra):
+            raise ConfigError(
+                "autoencoder_params cannot give encoder= or decoder=: a detector's members use aekit's "
+                "built-in networks. Train an AutoEncoder with your own networks and score with its "
+                "score_samples instead."
+            )
         unknown = sorted(
             set(extra) - set(AutoEncoder().get_params()) | set(extra) & {"random_state", "run_dir", "n_jobs"}
         )
@@ -207,7 +226,7 @@ class AnomalyDetector(BaseEstimator):
             self._say_round(round_, len(train), len(rows))
             for _ in range(self.n_estimators):
                 k = len(self.estimators_)
-                hidden = {} if "hidden" in extra else {"hidden": self._hidden(is_image, n_features, k)}
+                hidden = {} if "hidden" in extra else {"hidden": self._hidden(conv, n_features, k)}
                 member_seed = (seed + k) % (2**31 - 1)
                 epochs = {"epochs": self._round_epochs(round_)}
                 member = AutoEncoder(**{**settings, **hidden, **epochs}, random_state=member_seed).fit(
@@ -292,12 +311,12 @@ class AnomalyDetector(BaseEstimator):
                 f"trim must lie in (0, 1): the share of rows each refit leaves out; got {self.trim!r}."
             )
 
-    def _hidden(self, is_image: bool, n_features: int, member: int):
+    def _hidden(self, convolutional: bool, n_features: int, member: int):
         if self.hidden != "auto":
             return self.hidden
         # Alternating widths: on shuttle, h-only members gave 0.994 AUROC, 2h-only 0.996 but cardio 0.92
         # instead of 0.94; the mix kept both (0.995, 0.934; docs/anomaly.md).
-        return IMAGE_HIDDEN if is_image else (max(8, n_features // 2) * (1 + member % 2),)
+        return IMAGE_HIDDEN if convolutional else (max(8, n_features // 2) * (1 + member % 2),)
 
     def set_threshold(
         self, contamination: float | None = None, percentile: float | None = None
@@ -322,8 +341,17 @@ class AnomalyDetector(BaseEstimator):
         self.labels_ = (scores > self.threshold_).astype(np.int64)
 
     # -- data layout ----------------------------------------------------------------------------------------
+    def _series_model(self) -> bool:
+        """Whether the members take series (kind="conv1d"): windows then stay (window, D), not flattened."""
+        from aekit.models import FAMILIES
+        from aekit.models.registry import input_layout
+
+        backbone = (self.autoencoder_params or {}).get("backbone")
+        return self.kind in FAMILIES and input_layout(self.kind, backbone) == "series"
+
     def _rows(self, X: Any, fitting: bool = False) -> tuple[np.ndarray, int | None]:
-        """The model's rows: the samples themselves, or a series' sliding windows (and the series length)."""
+        """The model's rows: the samples themselves, or a series' sliding windows (and the series length):
+        (n, window * D) table rows, or (n, window, D) series for a series model."""
         if self.window is None:
             return check_array(X), None
         series = check_series(X, "the series")
@@ -333,7 +361,10 @@ class AnomalyDetector(BaseEstimator):
                 f"the series has {series.shape[1]} column(s), but the detector was trained on a series with "
                 f"{dims}. Pass the same columns as in training."
             )
-        return sliding_windows(series, self.window, self.stride), len(series)
+        windows = sliding_windows(series, self.window, self.stride)  # (n, window * D), step-major
+        if self._series_model():
+            windows = windows.reshape(len(windows), self.window, series.shape[1])  # (n, window, D)
+        return windows, len(series)
 
     # -- scoring --------------------------------------------------------------------------------------------
     def _raw_scores(self, member: AutoEncoder, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

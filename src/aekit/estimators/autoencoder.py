@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,19 +41,45 @@ COLLAPSE_ROWS = 2048  # samples the KL is measured on, before and after training
 
 
 class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
-    """An autoencoder of any family (``kind``: dense, conv, sparse, vae), trained by one shared trainer.
+    """An autoencoder of any family (``kind``: dense, conv, sparse, vae, conv1d), trained by one trainer.
 
-    Parameters that belong to one family only (``sparsity``, ``rho``, ``beta``, ``backbone``) are
-    rejected for the others when set to a non-default value. Denoising (``noise``) works with every family.
+    Parameters that belong to some families only (``sparsity``, ``rho``, ``beta``, ``backbone``,
+    ``downsample``) are rejected for the others when set to a non-default value. Denoising (``noise``) works
+    with every family. ``kind="conv1d"`` takes series (N, T) or channels last (N, T, C) and gives them back
+    in that layout; ``downsample="pool"`` makes a convolutional model (conv, conv1d, or backbone="conv")
+    halve by max-pooling and double by up-sampling instead of by strided convolutions.
     ``epochs="auto"`` trains for about 4000 optimizer steps (10 to 200 epochs), stopping early when the
     validation loss has not improved for ``patience`` epochs.
 
+    ``loss="auto"`` is binary cross-entropy for data the model sees in [0, 1] (images, and tables already in
+    that range) and mean squared error otherwise; ``loss_`` says which after fit.
     ``binarize=True`` (loss="bce", data in [0, 1]) trains on dynamically binarised data: every batch sees
     each pixel as a fresh Bernoulli sample of its intensity (validation batches under a fixed seed).
     ``kl_warmup`` (kind="vae") raises the KL weight linearly from 0 to ``beta`` over that many epochs.
     VAEs also generate: ``sample``, ``traverse`` and ``log_likelihood``; ``interpolate`` works for every kind.
     ``n_jobs`` sets torch's CPU threads while it fits and applies the model: None picks them from the work
     per batch (one for small models, which more threads slow down), -1 uses every usable core, N uses N.
+
+    ``ordered=True`` trains with nested dropout (Rippel et al., ICML 2014) so that every prefix of the code
+    is a usable smaller code; ``reconstruction_curve_`` then holds the error (MSE in the scaled space) at
+    every prefix length on the validation rows, and ``inverse_transform`` takes any prefix. ``code_size=
+    "auto"`` trains such a model with min(64, n_features // 2) units and keeps the shortest prefix whose
+    error is within ``code_tolerance`` (0.05: 5%) of the full code's: ``code_size_`` columns.
+
+    ``encoder`` and ``decoder`` replace the built-in networks with your own ``nn.Module``s (docs/
+    custom_networks.md): the encoder maps a batch (N, *sample shape) (channels first for images) to features
+    that a linear head maps to the code (for kind="vae" to its mean and log-variance), the decoder maps codes
+    (N, code_size) to logits of the sample shape. Training starts from their weights and leaves them as they
+    are; load such a model with ``AutoEncoder.load(path, modules=[MyEncoder, MyDecoder])``.
+
+    ``init_from`` (a fitted AutoEncoder or its .aek file) starts training from that model's weights: its
+    network (kind, code_size, hidden, decoder_hidden, activation, backbone, downsample, sparsity) is taken
+    from it, and giving one of these another value than its default and the starting model's is a
+    ConfigError; loss, beta, the other weights and the training settings are this estimator's own. With
+    ``scaling="auto"`` and samples of the starting model's shape, its data scaling is kept too.
+    ``freeze="encoder"``, ``"decoder"`` or a list of layer names (those of ``layer_outputs``) holds those
+    weights fixed (bit-identical after training). ``layer_outputs`` gives every layer's outputs and
+    ``transform(X, layer=name)`` one layer's (docs/transfer_and_layers.md).
     """
 
     def __init__(
@@ -62,7 +89,7 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         hidden: tuple[int, ...] | None = None,
         decoder_hidden: tuple[int, ...] | None = None,
         activation: str = "relu",
-        loss: str = "mse",
+        loss: str = "auto",
         noise: str | None = None,
         noise_level: float = 0.2,
         sparsity: str = "l1",
@@ -70,6 +97,7 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         rho: float = 0.05,
         beta: float = 1.0,
         backbone: str | None = None,
+        downsample: str = "stride",
         epochs: int | str = "auto",
         batch_size: int = 128,
         lr: float = 6e-3,
@@ -86,6 +114,12 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         resume: bool = False,
         binarize: bool = False,
         kl_warmup: int = 0,
+        ordered: bool = False,
+        code_tolerance: float = 0.05,
+        encoder: Any = None,
+        decoder: Any = None,
+        init_from: str | os.PathLike | AutoEncoder | None = None,
+        freeze: str | list[str] | None = None,
     ):
         self.kind = kind
         self.code_size = code_size
@@ -100,6 +134,7 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         self.rho = rho
         self.beta = beta
         self.backbone = backbone
+        self.downsample = downsample
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -116,6 +151,12 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         self.resume = resume
         self.binarize = binarize
         self.kl_warmup = kl_warmup
+        self.ordered = ordered
+        self.code_tolerance = code_tolerance
+        self.encoder = encoder
+        self.decoder = decoder
+        self.init_from = init_from
+        self.freeze = freeze
 
     # -- training ---------------------------------------------------------------------------------------
     def fit(self, X: Any, y: Any = None) -> AutoEncoder:
@@ -129,12 +170,17 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         import torch
 
         from aekit.data.lazy import LazyData, fits_in_memory, streaming_spec, working_bytes
+        from aekit.estimators import ordered, transfer
         from aekit.models import build_model
         from aekit.training import TrainConfig, Trainer
 
+        start = transfer.starting_model(self)  # init_from: a copy with its network trains (transfer.py)
+        if start is not None:
+            return transfer.fit_from(self, start, X)
         if not 0.0 <= self.validation_fraction < 1.0:
             raise ConfigError(f"validation_fraction must lie in [0, 1); got {self.validation_fraction!r}.")
         threads.resolve(self.n_jobs)  # a bad n_jobs is refused before the data is read
+        is_ordered = ordered.check_settings(self.ordered, self.code_size, self.code_tolerance)
         source = _source_of(X)
         if source is not None and fits_in_memory(source):
             X, source = source.read_all(), None  # small enough: the in-memory fast path, same results
@@ -142,16 +188,21 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         device = resolve_device(self.device)
         if source is None:
             x = check_array(X)
-            spec = fit_spec(x, self.scaling, self.loss)
+            spec = transfer.starting_scaling(self, x)  # fitting from init_from: maybe its scaling
+            spec = spec or fit_spec(x, self.scaling, self.loss, series=self._takes_series())
             data = torch.from_numpy(spec.to_model(x))
             train, val = _split(data, self.validation_fraction, seed)
         else:
-            spec = streaming_spec(source, self.scaling, self.loss)
+            spec = transfer.starting_scaling(self, source)
+            spec = spec or streaming_spec(source, self.scaling, self.loss, series=self._takes_series())
             data = LazyData(source, spec, window_bytes=working_bytes())
             train, val = data.split(self.validation_fraction, seed)
         epochs = _resolve_epochs(self.epochs, len(train), self.batch_size)
+        self.loss_ = self._resolved_loss(spec)
         settings = self._model_settings(spec)
         settings.update(self._warmup_settings(len(train)))
+        settings["code_size"] = ordered.code_units(self.code_size, spec.n_features)  # "auto": a maximum
+        settings.update(self._networks(spec, settings["code_size"]))
         train_config = TrainConfig(
             epochs=epochs,
             batch_size=self.batch_size,
@@ -181,7 +232,10 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         self._check_fits(settings, (min(int(self.batch_size), len(train)), *spec.input_shape), device)
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
-            model = build_model(self.kind, settings)
+            model = build_model(self.kind, settings, **self._modules())
+            self._start_from_networks(model)
+            transfer.load_start(self, model, spec)  # init_from's weights, and freeze
+            self._check_copying(model, spec)
             kl_start = _code_kl(model, train, val)
             rows = min(int(self.batch_size), len(train))
 
@@ -189,13 +243,22 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
                 return rows * threads.macs_per_row(model, spec.input_shape)
 
             with threads.for_work(step, self.n_jobs, device):
-                history = trainer.fit(model, train, val)
+                with ordered.nested_dropout(model, enabled=is_ordered):
+                    history = trainer.fit(model, train, val)
+                if is_ordered:  # the error at every prefix length, on validation rows
+                    curve = ordered.reconstruction_curve(model, ordered.curve_rows(train, val, seed))
         self.model_ = model  # stays on the training device for transform and friends
         self.spec_ = spec
         self.history_ = history
         self._check_collapse(kl_start, _code_kl(model, train, val))
         self.n_features_in_ = spec.n_features
-        self._n_features_out = self.code_size
+        self.__dict__.pop("reconstruction_curve_", None)  # a refit without ordered=True has no curve
+        self.code_size_ = model.config.code_size  # the width transform returns
+        if is_ordered:
+            self.reconstruction_curve_ = curve
+            if self.code_size == "auto":
+                self.code_size_ = ordered.smallest_within(curve, self.code_tolerance)
+        self._n_features_out = self.code_size_
         self.device_ = device
         return self
 
@@ -223,6 +286,27 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
             stacklevel=3,
         )
 
+    def _check_copying(self, model: Any, spec: DataSpec) -> None:
+        """Warn (CopyWarning) when nothing stops the model from learning the identity: a code as wide as
+        the input, no noise to remove and no penalty on the code (sparse and variational models have one)."""
+        import warnings
+
+        from aekit.errors import CopyWarning
+        from aekit.training.distributed import is_main
+
+        code, n = model.config.code_size, spec.n_features
+        if code < n or self.noise is not None or model.restrains_code or not is_main():
+            return
+        warnings.warn(
+            f"code_size={code} is as wide as the input ({n} features) and nothing stops the model from "
+            "learning to copy it: its codes will say nothing the data did not, and its reconstruction "
+            "error will be near 0 for any input. Use a smaller code (e.g. "
+            f"code_size={max(1, n // 4)}), a denoising autoencoder (noise='gaussian', --noise gaussian) "
+            "or a penalty on the code (kind='sparse' or kind='vae').",
+            CopyWarning,
+            stacklevel=4,
+        )
+
     def _check_fits(self, settings: dict[str, Any], batch: tuple[int, ...], device: str) -> None:
         """Refuse, before allocating anything, a model whose training would not fit in memory."""
         import torch
@@ -230,7 +314,7 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         from aekit import memory
         from aekit.models.footprint import meta_model, parameter_bytes, training_bytes
 
-        model = meta_model(self.kind, settings)
+        model = meta_model(self.kind, settings, **self._modules())
         need = training_bytes(model, batch)
         if device.startswith("cuda"):
             have, where = torch.cuda.mem_get_info(torch.device(device))[0], f"free on {device}"
@@ -239,7 +323,7 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         if have is None or need <= have:
             return
         weights = parameter_bytes(model) // 4
-        images = self.kind != "conv" and len(settings["input_shape"]) > 1
+        images = self.kind != "conv" and len(settings["input_shape"]) == 3
         hint = "Images train far smaller with kind='conv'. " if images else ""
         raise ConfigError(
             f"kind={self.kind!r} (code_size={model.config.code_size}, hidden={self.hidden!r}) on inputs of "
@@ -248,6 +332,46 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
             f"{memory.size_text(have)} {where}. "
             f"{hint}Make code_size, hidden or batch_size smaller."
         )
+
+    def _takes_series(self) -> bool:
+        """Whether the model takes series (kind="conv1d"): the data spec keeps time and channels apart."""
+        from aekit.models import FAMILIES
+        from aekit.models.registry import input_layout
+
+        return self.kind in FAMILIES and input_layout(self.kind, self.backbone) == "series"
+
+    def _networks(self, spec: DataSpec, code_size: int) -> dict[str, Any]:
+        """{"networks": ...} for encoder= and decoder= (``models/custom.py``), checked now, so that neither
+        save nor load can fail on them later; {} for the built-in networks."""
+        from aekit.models import custom
+
+        if self.encoder is None and self.decoder is None:
+            return {}
+        if self.encoder is None or self.decoder is None:
+            given, absent = ("encoder", "decoder") if self.decoder is None else ("decoder", "encoder")
+            raise ConfigError(
+                f"{given}= is given but {absent}= is not; your own networks come as a pair: the encoder maps "
+                "a batch (N, *sample shape) to features, the decoder maps codes (N, code_size) back."
+            )
+        defaults = type(self)().get_params()
+        for name in ("hidden", "decoder_hidden", "activation", "backbone", "downsample"):
+            if name in defaults and getattr(self, name) != defaults[name]:
+                raise ConfigError(
+                    f"{name}={getattr(self, name)!r} shapes aekit's built-in networks, which encoder= and "
+                    f"decoder= replace; leave it at {defaults[name]!r}."
+                )
+        return {"networks": custom.describe_networks(self.encoder, self.decoder, spec.input_shape, code_size)}
+
+    def _modules(self) -> dict[str, Any]:
+        """build_model's options for encoder= and decoder=: their classes; none for the built-in networks."""
+        return {} if self.encoder is None else {"modules": (type(self.encoder), type(self.decoder))}
+
+    def _start_from_networks(self, model: Any) -> None:
+        """A model of encoder= and decoder= starts from their weights (pretrained ones stay so)."""
+        from aekit.models import custom
+
+        if self.encoder is not None:
+            custom.start_from(model, self.encoder, self.decoder)
 
     def _seed(self) -> int:
         from aekit.validation import seed_of
@@ -281,14 +405,22 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
                 )
         settings["input_shape"] = spec.input_shape
         settings["output"] = "sigmoid" if spec.value_range == (0.0, 1.0) else "identity"
-        if self.loss == "bce" and settings["output"] != "sigmoid":
+        settings["loss"] = self._resolved_loss(spec)
+        if settings["loss"] == "bce" and settings["output"] != "sigmoid":
             raise DataError("loss='bce' needs data in [0, 1]; rescale the data or use scaling='minmax'.")
         return settings
+
+    def _resolved_loss(self, spec: DataSpec) -> str:
+        """``loss``, with "auto" made concrete: the usual advice, cross-entropy for data in [0, 1] (each
+        value a probability the sigmoid output can match) and squared error for everything else."""
+        if self.loss != "auto":
+            return self.loss
+        return "bce" if spec.value_range == (0.0, 1.0) else "mse"
 
     def _pairs(self, spec: DataSpec):
         if not self.binarize:
             return None
-        if self.loss != "bce" or spec.value_range != (0.0, 1.0):
+        if self._resolved_loss(spec) != "bce" or spec.value_range != (0.0, 1.0):
             raise ConfigError(
                 f"binarize=True samples binary pixels from intensities in [0, 1] and trains a Bernoulli "
                 f"likelihood; it needs loss='bce' and data in [0, 1] (uint8 images, or floats in [0, 1]); "
@@ -364,22 +496,41 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         parts = [finish(self._apply(fn, self._scaled(chunk))) for chunk in source.iter_chunks(rows)]
         return np.concatenate(parts)
 
-    def transform(self, X: Any) -> np.ndarray:
-        """Codes of ``X`` (an array, a path or a Source): (N, code_size) float32. For a VAE, the posterior
-        mean."""
+    def transform(self, X: Any, layer: str | None = None) -> np.ndarray:
+        """Codes of ``X`` (an array, a path or a Source): (N, code_size_) float32. For a VAE, the posterior
+        mean. ``layer`` (a name from ``layer_outputs``) gives that layer's outputs instead, (N, features)."""
         check_is_fitted(self)  # before self.model_ is read below: NotFittedError, not AttributeError
-        return self._map(self.model_.encode, X).astype(np.float32, copy=False)
+        if layer is not None:
+            from aekit.estimators.layer_outputs import layer_transform
+
+            return layer_transform(self, X, layer)
+        width = self._width()
+        return self._map(lambda b: self.model_.encode(b)[:, :width], X).astype(np.float32, copy=False)
+
+    def layer_outputs(self, X: Any) -> dict[str, np.ndarray]:
+        """Every layer's outputs for ``X``: {"encoder.1": (N, ...), ..., "code": ..., "decoder.1": ...,
+        "output": ...} in the order data flows, each after its activation (estimators/layer_outputs.py)."""
+        from aekit.estimators.layer_outputs import layer_outputs
+
+        return layer_outputs(self, X)
 
     def inverse_transform(self, Z: Any) -> np.ndarray:
-        """Decode codes back to data in the training data's layout, range and dtype."""
+        """Decode codes back to data in the training data's layout, range and dtype. An ordered model
+        takes any prefix of its codes, (N, w) for w up to the full code size: the units after it are 0."""
+        from aekit.estimators import ordered
+
         check_is_fitted(self)
         z = np.asarray(Z, dtype=np.float32)
         # The fitted model's code size, not the code_size parameter: set_params after fit must not
         # change what an already fitted model accepts (scikit-learn's contract: params act in fit).
         code_size = self.model_.config.code_size
+        prefixes = hasattr(self, "reconstruction_curve_")  # trained ordered
+        if prefixes and z.ndim == 2 and 1 <= z.shape[1] < code_size:
+            z = ordered.pad_codes(z, code_size)
         if z.ndim != 2 or z.shape[1] != code_size:
             raise DataError(
-                f"codes must have shape (N, {code_size}); got {z.shape}. Pass the output of transform()."
+                f"codes must have shape {ordered.code_shape(code_size, prefixes)}; got {z.shape}. "
+                "Pass the output of transform()."
             )
         if not np.isfinite(z).all():
             raise DataError("codes contain NaN or inf; pass finite values.")
@@ -388,17 +539,26 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
     def reconstruct(self, X: Any) -> np.ndarray:
         """inverse_transform(transform(X)) in one pass."""
         check_is_fitted(self)  # before self.spec_ is read below: NotFittedError, not AttributeError
-        return self._map(lambda b: self.model_(b).recon, X, self.spec_.from_model)
+        return self._map(lambda b: self._forward(b).recon, X, self.spec_.from_model)
 
     def score_samples(self, X: Any) -> np.ndarray:
         """Negative mean reconstruction error per sample (in the scaled space): higher = more normal."""
         from aekit import losses
 
         check_is_fitted(self)  # before self.model_ is read: NotFittedError, not AttributeError
-        model = self.model_
-        loss = model.config.loss  # the loss it was trained with, even if set_params changed self.loss since
-        errors = self._map(lambda b: losses.per_sample_error(loss, model(b), b), X)
+        loss = self.model_.config.loss  # the loss it was trained with, even if set_params changed self.loss
+        errors = self._map(lambda b: losses.per_sample_error(loss, self._forward(b), b), X)
         return -errors.astype(np.float64)
+
+    def _width(self) -> int:
+        """The code units transform returns: code_size_ (code_size="auto": the chosen prefix), else all."""
+        return getattr(self, "code_size_", self.model_.config.code_size)
+
+    def _forward(self, batch):
+        """The model's output for ``batch`` from the code transform returns (its first code_size_ units)."""
+        from aekit.estimators import ordered
+
+        return ordered.prefix_forward(self.model_, batch, self._width())
 
     def score(self, X: Any, y: Any = None) -> float:
         """Mean of score_samples: higher is better, so model selection tools can compare settings."""
@@ -519,12 +679,17 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
     # -- files ---------------------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> None:
         """Write the fitted model to one ``.aek`` file (safetensors + JSON header), atomically."""
+        from aekit.estimators import ordered, transfer
         from aekit.io import save_model
 
         check_is_fitted(self)
         params = {k: (str(v) if isinstance(v, os.PathLike) else v) for k, v in self.get_params().items()}
         if not isinstance(self.random_state, int | type(None)):
             params["random_state"] = None  # a RandomState object cannot go into JSON
+        params = transfer.saved_params(self, params)  # after init_from: the network as built
+        networks = self.model_.config.networks or {}
+        for name in ("encoder", "decoder"):  # the user's networks: import path and arguments, never code
+            params[name] = networks.get(name)
         save_model(
             path,
             self.model_,
@@ -533,17 +698,25 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
                 "params": params,
                 "data": self.spec_.to_dict(),
                 "history": self.history_,
+                **ordered.header(getattr(self, "reconstruction_curve_", None), self._width()),
             },
         )
 
     @classmethod
-    def load(cls, path: str | os.PathLike, device: str = "auto") -> AutoEncoder:
-        """Read a model saved by ``save``; nothing in the file can run code."""
-        from aekit.errors import ModelFileError
-        from aekit.io import load_model
+    def load(cls, path: str | os.PathLike, device: str = "auto", modules: Sequence[type] = ()) -> AutoEncoder:
+        """Read a model saved by ``save``; nothing in the file can run code.
 
-        model, doc = load_model(path)
-        known = cls().get_params()
+        ``modules``: for a model trained with encoder= and decoder=, their classes (``[MyEncoder,
+        MyDecoder]``), matched by the import path the file names; nothing a file names is imported. The
+        loaded estimator's encoder and decoder are then the trained networks (fit again starts from them).
+        """
+        from aekit.errors import ModelFileError
+        from aekit.estimators import ordered
+        from aekit.io import load_model
+        from aekit.models import custom
+
+        model, doc = load_model(path, modules=modules)
+        known = set(cls().get_params()) - {"encoder", "decoder"}  # those are set from the model, below
         try:
             params = {k: v for k, v in doc["params"].items() if k in known}
             for key in ("hidden", "decoder_hidden"):
@@ -556,8 +729,13 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
             raise ModelFileError(f"{path} has a damaged header ({type(exc).__name__}: {exc}).") from None
         est.device_ = resolve_device(device)
         est.model_ = model.to(est.device_)
+        est.encoder, est.decoder = custom.user_networks(model)
         est.n_features_in_ = est.spec_.n_features
-        est._n_features_out = model.config.code_size
+        curve, est.code_size_ = ordered.from_header(doc, model.config.code_size, path)
+        if curve is not None:
+            est.reconstruction_curve_ = curve
+        est._n_features_out = est.code_size_
+        est.loss_ = model.config.loss
         return est
 
     def __sklearn_tags__(self):

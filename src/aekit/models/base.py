@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
 
+from aekit.models import custom
 from aekit.models.config import ModelConfig
 from aekit.models.layers import BACKBONES, init_weights
 from aekit.models.output import AEOutput
@@ -21,10 +23,15 @@ class AutoEncoderModel(nn.Module):
 
     config_class: ClassVar[type[ModelConfig]] = ModelConfig
 
-    def __init__(self, config: ModelConfig):
+    def __init__(self, config: ModelConfig, modules: Sequence[type[nn.Module]] = ()):
+        """``modules``: the classes of the user's own networks, for a config naming them (``networks``)."""
         super().__init__()
         config.validate()
         self.config = config
+        if config.networks is not None:  # the user's networks keep their own initial weights
+            networks = config.networks
+            self.encoder, self.decoder = custom.build(networks, modules, self.encoder_out, config.code_size)
+            return
         self.encoder, self.decoder = BACKBONES[self.backbone](
             tuple(config.input_shape),
             config.hidden,
@@ -32,12 +39,19 @@ class AutoEncoderModel(nn.Module):
             self.encoder_out,
             config.code_size,
             config.activation,
+            downsample=getattr(config, "downsample", "stride"),  # only conv-capable families have it
         )
         init_weights(self)
 
     @property
     def backbone(self) -> str:
         return getattr(self.config, "backbone", "dense")
+
+    @property
+    def restrains_code(self) -> bool:
+        """Whether a penalty on the code (sparsity, a KL term) stops a code as wide as the input from just
+        copying it; without one AutoEncoder warns about such codes (CopyWarning)."""
+        return False
 
     @property
     def encoder_out(self) -> int:

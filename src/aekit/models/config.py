@@ -16,6 +16,9 @@ Loss = Literal["mse", "l1", "bce"]
 Activation = Literal["relu", "leaky_relu", "gelu", "silu", "elu", "tanh"]
 Output = Literal["sigmoid", "identity"]
 Backbone = Literal["dense", "conv"]
+# How a convolutional backbone halves and doubles its feature maps: strided (and transposed) convolutions,
+# or stride-1 convolutions with max-pooling down and nearest-neighbour up-sampling up.
+Downsample = Literal["stride", "pool"]
 
 
 @dataclass
@@ -28,6 +31,9 @@ class ModelConfig:
     loss: Loss = "mse"
     output: Output = "sigmoid"  # sigmoid for data in [0, 1], identity for standardised data
     extra: dict[str, Any] = field(default_factory=dict)  # free-form notes kept with the model
+    # The user's own encoder and decoder (models/custom.py): their classes' import paths and constructor
+    # arguments, and the encoder's output width. None: the built-in networks that hidden etc. describe.
+    networks: dict[str, Any] | None = None
 
     def validate(self) -> None:
         """Check every Literal field and the sizes; raise ConfigError that names the fix."""
@@ -47,6 +53,16 @@ class ModelConfig:
                 )
         if not self.input_shape or any(int(s) < 1 for s in self.input_shape):
             raise ConfigError(f"input_shape must be positive sizes; got {self.input_shape!r}.")
+        if self.networks is not None:
+            from aekit.models.custom import check_entry
+
+            check_entry(self.networks)
+        downsample, backbone = getattr(self, "downsample", "stride"), getattr(self, "backbone", "dense")
+        if downsample != "stride" and backbone == "dense":
+            raise ConfigError(
+                f"downsample={downsample!r} sets how a convolutional backbone shrinks its feature maps; "
+                "a dense one has none. Use backbone='conv' or leave downsample='stride'."
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -19,10 +19,12 @@ TRAINING_COPIES = 4
 ACTIVATION_COPIES = 2
 
 
-def meta_model(family: str, settings: dict, registry: dict[str, type[nn.Module]] = FAMILIES) -> nn.Module:
+def meta_model(
+    family: str, settings: dict, registry: dict[str, type[nn.Module]] = FAMILIES, **options
+) -> nn.Module:
     """The model ``build_model`` would build, with shapes only: nothing is allocated."""
     with torch.device("meta"):
-        return build_model(family, settings, registry)
+        return build_model(family, settings, registry, **options)
 
 
 def parameter_bytes(model: nn.Module) -> int:
@@ -42,6 +44,11 @@ def activation_bytes(model: nn.Module, batch: tuple[int, ...]) -> int:
     try:
         with torch.no_grad():
             model(torch.empty(batch, device="meta"))
+    except (RuntimeError, NotImplementedError):
+        # Only the user's own networks (models/custom.py) can fail here: one that needs real values
+        # (Tensor.item, shapes that depend on the data) cannot run on "meta". Count what ran before it.
+        if getattr(model.config, "networks", None) is None:
+            raise
     finally:
         for h in hooks:
             h.remove()

@@ -4,6 +4,7 @@ from torch import nn
 
 from aekit.models.base import AutoEncoderModel
 from aekit.models.conv import ConvAutoEncoder
+from aekit.models.conv1d import Conv1dAutoEncoder
 from aekit.models.dense import DenseAutoEncoder
 from aekit.models.sparse import SparseAutoEncoder
 from aekit.models.vae import VariationalAutoEncoder
@@ -13,6 +14,7 @@ FAMILIES: dict[str, type[AutoEncoderModel]] = {
     "conv": ConvAutoEncoder,
     "sparse": SparseAutoEncoder,
     "vae": VariationalAutoEncoder,
+    "conv1d": Conv1dAutoEncoder,
 }
 
 # Image-to-image networks: saved in the same model files, but with no code to encode to, so they are listed
@@ -28,11 +30,22 @@ def family_of(model: nn.Module) -> str:
     raise KeyError(type(model).__name__)
 
 
-def build_model(family: str, settings: dict, registry: dict[str, type[nn.Module]] = FAMILIES) -> nn.Module:
-    """Build a family's model from a dict of its settings (as stored in model files)."""
+def input_layout(family: str, backbone: str | None = None) -> str:
+    """The model input a family takes with ``backbone`` (None: its own default): "flat", "image" or
+    "series" (``layers.LAYOUTS``); what the data spec arranges the user's arrays for."""
+    from aekit.models.layers import LAYOUTS
+
+    return LAYOUTS.get(backbone or getattr(FAMILIES[family].config_class, "backbone", "dense"), "flat")
+
+
+def build_model(
+    family: str, settings: dict, registry: dict[str, type[nn.Module]] = FAMILIES, **options
+) -> nn.Module:
+    """Build a family's model from a dict of its settings (as stored in model files). ``options`` go to its
+    constructor: ``modules`` (the classes of the user's own networks) for settings that name them."""
     from aekit.errors import ConfigError
 
     if family not in registry:
         raise ConfigError(f"unknown model kind {family!r}; choose one of {', '.join(registry)}.")
     cls = registry[family]
-    return cls(cls.config_class.from_dict(settings))
+    return cls(cls.config_class.from_dict(settings), **options)

@@ -15,7 +15,7 @@ from torch import Tensor
 
 from aekit.errors import ConfigError
 from aekit.models.base import AutoEncoderModel
-from aekit.models.config import Backbone, ModelConfig
+from aekit.models.config import Backbone, Downsample, ModelConfig
 from aekit.models.output import AEOutput
 
 
@@ -39,6 +39,7 @@ class SparseConfig(ModelConfig):
     sparsity: Literal["l1", "kl"] = "l1"
     sparsity_weight: float = 1e-3
     rho: float = 0.05  # target mean activation of each code unit, for sparsity="kl"
+    downsample: Downsample = "stride"  # for backbone="conv"
 
     def validate(self) -> None:
         super().validate()
@@ -52,6 +53,10 @@ class SparseConfig(ModelConfig):
 
 class SparseAutoEncoder(AutoEncoderModel):
     config_class = SparseConfig
+
+    @property
+    def restrains_code(self) -> bool:
+        return self.config.sparsity_weight > 0
 
     def encode(self, x: Tensor) -> Tensor:
         code = self.encoder(x)  # (B, K)

@@ -9,6 +9,7 @@ scales are learned (one per model), so no hand-tuned weight between reconstructi
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -16,13 +17,14 @@ from torch import Tensor, nn
 
 from aekit.errors import ConfigError
 from aekit.models.base import AutoEncoderModel
-from aekit.models.config import Backbone, ModelConfig
+from aekit.models.config import Backbone, Downsample, ModelConfig
 from aekit.models.output import AEOutput, DiagonalGaussian
 
 
 @dataclass
 class VAEConfig(ModelConfig):
     backbone: Backbone = "dense"
+    downsample: Downsample = "stride"  # for backbone="conv"
     beta: float = 1.0
     # KL warm-up (Sonderby et al., "Ladder variational autoencoders", NeurIPS 2016): the KL weight rises
     # linearly from 0 to beta over this many training steps, so the decoder learns to use the code
@@ -40,8 +42,12 @@ class VAEConfig(ModelConfig):
 class VariationalAutoEncoder(AutoEncoderModel):
     config_class = VAEConfig
 
-    def __init__(self, config: VAEConfig):
-        super().__init__(config)
+    @property
+    def restrains_code(self) -> bool:
+        return self.config.beta > 0
+
+    def __init__(self, config: VAEConfig, modules: Sequence[type[nn.Module]] = ()):
+        super().__init__(config, modules)
         # Log of the likelihood's scale for Gaussian/Laplace outputs (unused for Bernoulli). It starts at
         # scale 0.1, not 1: a wide start makes the KL term win early and the posterior collapse to the prior
         # (on digits, scale 1 gave a model no better than the mean image; 0.1 gave 4x lower error).

@@ -81,6 +81,9 @@ class Comparison:
     labels: np.ndarray | None = None  # the test labels, for colouring the scatter
     # uint8 pictures for image data: "inputs" (n, H, W[, C]) and "ae_<k>"/"pca_<k>" for each code size k
     examples: dict[str, np.ndarray] = field(default_factory=dict)
+    # ordered=True: both methods' test MSE at every code size 1..K from one training and one PCA fit
+    # (``aekit.reports.ordered.OrderedRun.curves``); empty for a model per size
+    curves: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready figures (the 2-D codes stay out: they are the scatter's, and large)."""
@@ -95,6 +98,7 @@ class Comparison:
             "skipped": self.skipped,
             "settings": self.settings,
             "rows": [vars(row) for row in self.rows],
+            **({"ordered": True, "curves": self.curves} if self.curves else {}),
         }
 
 
@@ -157,6 +161,7 @@ def compare_with_pca(
     random_state: int = 0,
     device: str = "auto",
     progress: Callable[[str], Any] | None = None,
+    ordered: bool = False,
     **params: Any,
 ) -> Comparison:
     """Train an autoencoder and fit PCA at each code size on ``x_train``; score both on ``x_test``.
@@ -166,7 +171,9 @@ def compare_with_pca(
     class runs on each method's test codes and is scored by NMI and ARI against the labels. MSE is measured
     on the values the model sees (uint8 images divided by 255, tables standardised unless in [0, 1]), and
     PCA's reconstruction goes through the same clipping and dtype as the autoencoder's output.
-    ``progress`` receives one line per step.
+    ``progress`` receives one line per step. ``ordered=True`` trains one ordered autoencoder with the
+    largest code size instead of one per size (every smaller code is a prefix of its code), fits one PCA,
+    and records both methods' test MSE at every code size up to the largest (``Comparison.curves``).
     """
     from aekit import AutoEncoder
     from aekit.data.scaling import check_array, check_like
@@ -198,28 +205,41 @@ def compare_with_pca(
     shown = min(N_EXAMPLES, len(target)) if spec.is_image else 0
     pictures = _Pictures(target[:shown], spec)
     examples = {"inputs": pictures(target[:shown])} if shown else {}
-    for k in sizes:
-        say(f"code size {k}: training a {kind} autoencoder on {len(x_train)} samples")
-        started = time.perf_counter()
-        ae = AutoEncoder(
-            kind=kind, code_size=k, epochs=epochs, random_state=random_state, device=device, **params
-        )
-        ae.fit(x_train)
-        ae_seconds = time.perf_counter() - started
-        ae_codes = ae.transform(x_test)  # (M, k); a VAE's posterior means
-        ae_recon = spec.to_model(ae.reconstruct(x_test)).reshape(len(target), -1)  # (M, D)
+    run = None
+    if ordered:
+        from aekit.reports.ordered import OrderedRun
 
-        say(f"code size {k}: fitting PCA with {k} components")
-        started = time.perf_counter()
-        pca = fit_pca(flat_train, k, random_state)
-        pca_codes = pca.transform(flat_target).astype(np.float32)  # (M, k)
-        pca_flat = pca.inverse_transform(pca_codes)  # (M, D)
-        pca_seconds = time.perf_counter() - started
-        # through the same output range and the user's dtype, as the autoencoder's reconstruction went
-        if unit_range:
-            pca_flat = np.clip(pca_flat, 0.0, 1.0)
-        pca_recon = spec.to_model(spec.from_model(pca_flat.reshape(target.shape).astype(np.float32)))
-        pca_recon = pca_recon.reshape(len(target), -1)  # (M, D)
+        fit = {"epochs": epochs, "device": device, **params}
+        run = OrderedRun(x_train, x_test, spec, max(sizes), kind, random_state, say, **fit)
+    for k in sizes:
+        if run is None:
+            say(f"code size {k}: training a {kind} autoencoder on {len(x_train)} samples")
+            started = time.perf_counter()
+            ae = AutoEncoder(
+                kind=kind, code_size=k, epochs=epochs, random_state=random_state, device=device, **params
+            )
+            ae.fit(x_train)
+            ae_seconds = time.perf_counter() - started
+            ae_codes = ae.transform(x_test)  # (M, k); a VAE's posterior means
+            ae_recon = spec.to_model(ae.reconstruct(x_test)).reshape(len(target), -1)  # (M, D)
+        else:  # the first k units of the one ordered model's codes
+            ae, ae_seconds = run.ae, run.seconds
+            ae_codes, ae_recon = run.ae_codes[:, :k], run.ae_recon(k)
+
+        if run is None:
+            say(f"code size {k}: fitting PCA with {k} components")
+            started = time.perf_counter()
+            pca = fit_pca(flat_train, k, random_state)
+            pca_codes = pca.transform(flat_target).astype(np.float32)  # (M, k)
+            pca_flat = pca.inverse_transform(pca_codes)  # (M, D)
+            pca_seconds = time.perf_counter() - started
+            # through the same output range and the user's dtype, as the autoencoder's reconstruction went
+            if unit_range:
+                pca_flat = np.clip(pca_flat, 0.0, 1.0)
+            pca_recon = spec.to_model(spec.from_model(pca_flat.reshape(target.shape).astype(np.float32)))
+            pca_recon = pca_recon.reshape(len(target), -1)  # (M, D)
+        else:  # the first k components of the one PCA fit
+            pca_codes, pca_recon, pca_seconds = run.pca_codes[:, :k], run.pca_recon(k), run.pca_seconds
 
         ae_mse, pca_mse = pieces.mse(ae_recon, flat_target), pieces.mse(pca_recon, flat_target)
         row = SizeResult(
@@ -258,10 +278,16 @@ def compare_with_pca(
         rows=rows,
         n_clusters=n_clusters,
         skipped=skipped,
-        settings={"epochs": epochs, "random_state": random_state, **params},
+        settings={
+            "epochs": epochs,
+            "random_state": random_state,
+            **params,
+            **({"ordered": True} if run else {}),
+        },
         codes_2d=codes_2d,
         labels=labels,
         examples=examples,
+        curves=run.curves() if run else {},
     )
 
 
@@ -367,20 +393,20 @@ def write_comparison(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     sizes = [row.code_size for row in result.rows]
-    written = [
-        pieces.code_size_curve(
-            out / FILES["curve"],
-            sizes,
-            {
-                f"{result.kind} autoencoder": [row.ae_mse for row in result.rows],
-                "PCA": [row.pca_mse for row in result.rows],
-            },
-            baseline=result.mean_mse,
-        )
-    ]
-    images = [
-        (FILES["curve"], f"Test MSE ({result.unit}) against code size; dotted: the mean training sample.")
-    ]
+    if result.curves:
+        from aekit.reports.ordered import curve_figure
+
+        curve = curve_figure(out / FILES["curve"], result.curves, result.kind, sizes, result.mean_mse)
+        how = " at every code size, from one ordered autoencoder and one PCA fit (points: the table's sizes)"
+    else:
+        curves = {
+            f"{result.kind} autoencoder": [row.ae_mse for row in result.rows],
+            "PCA": [row.pca_mse for row in result.rows],
+        }
+        curve = pieces.code_size_curve(out / FILES["curve"], sizes, curves, baseline=result.mean_mse)
+        how = " against code size"
+    written = [curve]
+    images = [(FILES["curve"], f"Test MSE ({result.unit}){how}; dotted: the mean training sample.")]
     if result.codes_2d:
         titles = {
             "autoencoder": f"{result.kind} autoencoder, code size {SCATTER_SIZE}",
@@ -438,6 +464,13 @@ def write_comparison(
         f"MSE on {result.unit}. Predicting the mean training sample: MSE {result.mean_mse:.5g}.",
         *(f"Skipped: {what}." for what in result.skipped),
     ]
+    if result.curves:
+        notes.insert(
+            1,
+            f"Every row comes from one ordered {result.kind} autoencoder (nested dropout, trained once in "
+            f"{result.curves['ae_train_seconds']:.0f} s; a code of size k is the first k units of its code) "
+            "and one PCA fit (its first k components).",
+        )
     written.append(pieces.write_index(out / FILES["index"], title, header, rows, images, notes))
     return written
 

@@ -548,12 +548,10 @@ def _stored(model: RestorationUNet, dtype: torch.dtype) -> RestorationUNet:
 
 def _freeze(model: RestorationUNet, half: str | None) -> None:
     """Hold the encoder (input layer and the levels down) or the decoder (levels up, output) fixed."""
-    if half is None:
-        return
-    parts = ("head", "enc", "down") if half == "encoder" else ("up", "dec", "tail")
-    for name, p in model.named_parameters():
-        if name.split(".")[0] in parts:
-            p.requires_grad_(False)
+    from aekit.training.freeze import freeze
+
+    if half is not None:
+        freeze(model, ("head", "enc", "down") if half == "encoder" else ("up", "dec", "tail"))
 
 
 def _as_start_takes(pictures: list[np.ndarray], channels: int, start: ImageRestorer) -> tuple[list, int]:
