@@ -70,6 +70,7 @@ def run_aekit(images: np.ndarray, case: dict) -> dict:
         kind=case["kind"],
         code_size=COMMON["code_size"],
         hidden=case["hidden"],
+        loss="mse",  # the plain loop's (model_settings); "auto" would pick BCE for these images
         epochs=case["epochs"],
         batch_size=COMMON["batch_size"],
         lr=COMMON["lr"],

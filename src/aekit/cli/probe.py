@@ -91,9 +91,9 @@ def run(args: argparse.Namespace) -> int:
     if x_test is None or len(x_test) == 0 or y_test is None:
         if ds.y_train is None:
             raise DataError(
-                f"{ds.name} has no labels; 'aekit probe' scores layers against labels: give a data set name "
-                "(digits, mnist, ...) or a file with them (.npz with y_test or y_train, or x and y; a table "
-                "with a 'label' column)"
+                f"{args.data} has no labels; 'aekit probe' scores layers against labels: give a data set "
+                "name (digits, mnist, ...) or a file with them (.npz with y_test or y_train, or x and y; a "
+                "table with a 'label' column)"
             )
         order = np.random.default_rng(args.seed).permutation(len(x_train))
         n_held = max(2, int(round(len(x_train) * HOLDOUT)))
