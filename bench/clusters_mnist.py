@@ -21,7 +21,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from machine import git_version, machine, save_results  # bench/machine.py: the script's folder is on sys.path
+from machine import (  # bench/machine.py: the script's folder is on sys.path
+    git_version,
+    machine,
+    mnist_subset,
+    save_results,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("AEKIT_DATA_DIR", str(ROOT.parent / "shared" / "datasets"))
@@ -52,12 +57,9 @@ def main() -> None:
     from aekit import AutoEncoder, cluster_codes
     from aekit.cli.main import main as aekit_main
     from aekit.clusters import choose_k
-    from aekit.data import load
 
     torch.set_num_threads(1)
-    mnist = load("mnist")
-    pick = np.sort(np.random.default_rng(0).permutation(len(mnist.x_train))[: args.train])
-    x_train, x_test, y_test = mnist.x_train[pick], mnist.x_test, mnist.y_test
+    x_train, x_test, y_test = mnist_subset(args.train)
     cpu_start, wall_start = time.process_time(), time.perf_counter()
 
     def scores(labels) -> dict:

@@ -51,3 +51,15 @@ def save_results(out: Path, name: str, doc: dict, markdown: str, indent: int = 2
     write_text_atomic(out / f"{name}.json", json.dumps(doc, indent=indent) + "\n")
     write_text_atomic(out / f"{name}.md", markdown)
     print(f"wrote {out / (name + '.json')} and {out / (name + '.md')}")
+
+
+def mnist_subset(n_train: int, seed: int = 0):
+    """(x_train, x_test, y_test): a seeded random ``n_train`` of MNIST's training images (in their order)
+    and the whole test set, the data the MNIST benchmarks of one training share."""
+    import numpy as np
+
+    from aekit.data import load
+
+    mnist = load("mnist")
+    pick = np.sort(np.random.default_rng(seed).permutation(len(mnist.x_train))[:n_train])
+    return mnist.x_train[pick], mnist.x_test, mnist.y_test

@@ -27,7 +27,12 @@ import os
 import time
 from pathlib import Path
 
-from machine import git_version, machine, save_results  # bench/machine.py: the script's folder is on sys.path
+from machine import (  # bench/machine.py: the script's folder is on sys.path
+    git_version,
+    machine,
+    mnist_subset,
+    save_results,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("AEKIT_DATA_DIR", str(ROOT.parent / "shared" / "datasets"))
@@ -55,13 +60,10 @@ def main() -> None:
 
     import aekit
     from aekit import AutoEncoder
-    from aekit.data import load
     from aekit.reports.compare import compare_with_pca
 
     torch.set_num_threads(1)
-    mnist = load("mnist")
-    pick = np.sort(np.random.default_rng(0).permutation(len(mnist.x_train))[: args.train])
-    x_train, x_test, y_test = mnist.x_train[pick], mnist.x_test, mnist.y_test
+    x_train, x_test, y_test = mnist_subset(args.train)
 
     def timed(fn):
         wall, cpu = time.perf_counter(), time.process_time()
