@@ -1,15 +1,21 @@
-"""AnomalyDetector with its defaults vs PyOD's AutoEncoder, VAE, PCA and IForest on five ODDS sets.
+"""AnomalyDetector with its defaults vs PyOD's KNN, IForest, ECOD, LOF and AutoEncoder on the 21 ODDS sets.
 
-    bench/.venv-pyod/bin/python bench/odds.py                    # the issue's five sets, 3 seeds
+    bench/.venv-pyod/bin/python bench/odds.py                      # every set and method, 3 seeds
     bench/.venv-pyod/bin/python bench/odds.py --sets cardio --seeds 1 --no-write   # smoke check
-    bench/.venv-pyod/bin/python bench/odds.py --pyod-from bench/results/odds.json  # re-measure aekit only
+    bench/.venv-pyod/bin/python bench/odds.py --methods aekit aekit_semi --pyod-from bench/results/odds.json
 
-Protocol (the issue's): fit on all of X (outliers included, labels unused), score the same X, AUROC
-against y; the mean over seeds 0, 1, 2 (``random_state=seed`` for every method). aekit runs with its
-defaults only (no per-set tuning); each PyOD detector with its own defaults, in the same process.
-Needs the benchmark venv with PyOD (see bench/README.md); without PyOD only aekit is measured.
-``--pyod-from`` copies PyOD's figures from an earlier results file (its date and command are recorded):
-PyOD's VAE alone takes ~10 minutes a seed on shuttle, and its figures do not change with aekit's code.
+Protocol (issue 17): fit on all of X (outliers included, labels unused), score the same X, AUROC against
+y; the mean over seeds 0, 1, 2 (``random_state=seed`` for every method that takes one). aekit runs with
+its defaults only (no per-set tuning), each PyOD detector with its own defaults, in the same process.
+Seconds are fit + scoring of X (both libraries score X inside fit), torch at one thread for both.
+
+Semi-supervised (``aekit_semi``): 5% of each set's anomalies (at least one) are given as known, y = 1 for
+them and 0 for every other row; AUROC is taken on the other rows only, and the unsupervised detector of the
+same seed is scored on those same rows for the gain (``aekit_unlabelled``).
+
+Needs the benchmark venv with PyOD (bench/README.md); without PyOD only aekit is measured. ``--pyod-from``
+copies PyOD's columns from an earlier results file (its date and command are recorded), to re-measure aekit
+alone while choosing defaults; the figures the README reports come from one run measuring everything.
 Writes bench/results/odds.{json,md}.
 """
 
@@ -18,150 +24,195 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import math
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from machine import machine  # bench/machine.py: the script's folder is on sys.path
+from machine import git_version, machine  # bench/machine.py: the script's folder is on sys.path
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("AEKIT_DATA_DIR", ROOT.parent / "shared" / "datasets"))
-SETS = ("cardio", "mnist", "satellite", "shuttle", "pendigits")
-# The issue author's PyOD 3.6 AutoEncoder figures, for the record beside this run's own measurement.
-ISSUE_PYOD_AE = {"cardio": 0.783, "mnist": 0.845, "satellite": 0.663, "shuttle": 0.993, "pendigits": 0.844}
+SETS = tuple(sorted(p.stem for p in (DATA / "odds").glob("*.npz")))
+PYOD = ("pyod_knn", "pyod_iforest", "pyod_ecod", "pyod_lof", "pyod_ae")
+LABELLED_SHARE = 0.05  # the share of each set's anomalies given as known for the semi-supervised fit
 
 
-def aekit_scores(X: np.ndarray, seed: int) -> np.ndarray:
-    from aekit import AnomalyDetector
+def known_anomalies(y: np.ndarray, seed: int) -> np.ndarray:
+    """The rows whose label the semi-supervised fit is given: 5% of the anomalies (at least one)."""
+    anomalies = np.flatnonzero(y == 1)
+    count = max(1, round(LABELLED_SHARE * len(anomalies)))
+    return np.sort(np.random.default_rng(1000 + seed).choice(anomalies, count, replace=False))
 
-    return AnomalyDetector(random_state=seed).fit(X).decision_scores_
 
-
-def pyod_methods() -> dict:
+def pyod_makers() -> dict[str, Callable]:
     """PyOD's detectors with their defaults (only the seed set); empty when PyOD is not installed."""
     try:
         from pyod.models.auto_encoder import AutoEncoder
+        from pyod.models.ecod import ECOD
         from pyod.models.iforest import IForest
-        from pyod.models.pca import PCA
-        from pyod.models.vae import VAE
+        from pyod.models.knn import KNN
+        from pyod.models.lof import LOF
     except ImportError as exc:
         print(f"PyOD not measured: {exc}", file=sys.stderr)
         return {}
     return {
-        "pyod_ae": lambda seed: AutoEncoder(random_state=seed, verbose=0),
-        "pyod_vae": lambda seed: VAE(random_state=seed, verbose=0),
-        "pyod_pca": lambda seed: PCA(random_state=seed),
+        "pyod_knn": lambda seed: KNN(),
         "pyod_iforest": lambda seed: IForest(random_state=seed),
+        "pyod_ecod": lambda seed: ECOD(),
+        "pyod_lof": lambda seed: LOF(),
+        "pyod_ae": lambda seed: AutoEncoder(random_state=seed, verbose=0),
     }
+
+
+def measure(method: str, make: Callable | None, X: np.ndarray, y: np.ndarray, seed: int, plain: dict) -> dict:
+    """One fit of one method on one set: AUROC (and, for the semi-supervised run, its gain) and seconds.
+    ``plain`` holds aekit's unsupervised scores by seed, for the semi-supervised run's comparison."""
+    from sklearn.metrics import roc_auc_score
+
+    from aekit import AnomalyDetector
+
+    start = time.perf_counter()
+    if method == "aekit":
+        scores = plain[seed] = AnomalyDetector(random_state=seed).fit(X).decision_scores_
+    elif method == "aekit_semi":
+        known = known_anomalies(y, seed)
+        given = np.zeros_like(y)
+        given[known] = 1
+        scores = AnomalyDetector(random_state=seed).fit(X, given).decision_scores_
+        seconds = time.perf_counter() - start
+        if seed not in plain:  # the same detector and seed without labels (deterministic: fitted once)
+            plain[seed] = AnomalyDetector(random_state=seed).fit(X).decision_scores_
+        rest = np.setdiff1d(np.arange(len(y)), known)
+        return {
+            "auroc": float(roc_auc_score(y[rest], scores[rest])),
+            "unlabelled_auroc": float(roc_auc_score(y[rest], plain[seed][rest])),
+            "labels": len(known),
+            "seconds": seconds,
+        }
+    else:
+        scores = make(seed).fit(X).decision_scores_
+    seconds = time.perf_counter() - start
+    # A method that gives non-finite scores is recorded as failed (NaN), never silently patched.
+    auroc = float(roc_auc_score(y, scores)) if np.isfinite(scores).all() else float("nan")
+    return {"auroc": auroc, "seconds": seconds}
 
 
 def main() -> None:
     import torch
-    from sklearn.metrics import roc_auc_score
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sets", nargs="+", default=list(SETS))
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument(
-        "--vae-seeds", type=int, default=1, help="PyOD's VAE is slow (10 min a seed on shuttle)"
-    )
+    parser.add_argument("--methods", nargs="+", default=["aekit", "aekit_semi", *PYOD])
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--resume", action="store_true", help="keep the sets already in the results file")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "odds"))
+    parser.add_argument("--pyod-from", help="an earlier odds.json: copy the PyOD columns not measured now")
     parser.add_argument(
-        "--pyod-from", help="an earlier odds.json: copy PyOD's figures from it instead of measuring them"
-    )
-    parser.add_argument(
-        "--reuse",
+        "--combine",
         nargs="+",
-        metavar="METHOD",
-        help="with --pyod-from: copy only these methods (e.g. pyod_vae, the slow one) and measure the rest",
+        metavar="JSON",
+        help="write one result from runs over disjoint sets (e.g. one per core), measuring nothing",
     )
     args = parser.parse_args()
-    torch.set_num_threads(1)  # a shared 2-core machine: one thread per run, as the other benchmarks
-    methods = {"aekit": None, **pyod_methods()}
-    reused = {}
+    if args.combine:
+        parts = [json.loads(Path(f).read_text()) for f in args.combine]
+        rows = sorted((r for part in parts for r in part["rows"]), key=lambda r: r["set"])
+        args.pyod_source = parts[0]["pyod_from"]
+        args.seeds = parts[0]["seeds"]
+        result = summarise(rows, args)
+        result["commands"] = [part["command"] for part in parts]
+        result["command"] = " ; ".join(result["commands"])
+        write(result, Path(args.out))
+        print(json.dumps(result["summary"], indent=2))
+        return
+    torch.set_num_threads(1)  # one thread for every method: the ratio is what counts, on a 2-core machine
+    makers = pyod_makers()
+    measured = [m for m in args.methods if m.startswith("aekit") or m in makers]
+    earlier_rows, args.pyod_source = {}, None
     if args.pyod_from:
         earlier = json.loads(Path(args.pyod_from).read_text())  # read now: it may be the file we rewrite
-        reused = {r["set"]: r for r in earlier["rows"]}
-        copied = args.reuse or [m for m in earlier["rows"][0] if m.startswith("pyod_")]
-        methods.update(dict.fromkeys(copied, "reused"))
-        args.pyod_source = {
-            "file": args.pyod_from,
-            "date": earlier["date"],
-            "command": earlier["command"],
-            "methods": copied,
-        }
-    rows, commands = [], []
-    if args.resume and Path(args.out).with_suffix(".json").exists():
+        earlier_rows = {r["set"]: r for r in earlier["rows"]}
+        copied = [m for m in PYOD if m not in measured and m in earlier["rows"][0]]
+        args.pyod_source = {"file": args.pyod_from, "date": earlier["date"], "command": earlier["command"]}
+        args.pyod_source["methods"] = copied
+    rows = []
+    out = Path(args.out).with_suffix(".json")
+    if args.resume and out.exists():
         # A long run on a busy machine may be cut short: keep the sets it finished, measure the rest.
-        earlier = json.loads(Path(args.out).with_suffix(".json").read_text())
-        rows = [r for r in earlier["rows"] if r["set"] in args.sets]
-        commands = earlier.get("commands", [earlier["command"]])
+        rows = [r for r in json.loads(out.read_text())["rows"] if r["set"] in args.sets]
     for name in [n for n in args.sets if n not in {r["set"] for r in rows}]:
         with np.load(DATA / "odds" / f"{name}.npz", allow_pickle=False) as f:
-            X, y = f["X"], f["y"]
+            X, y = f["X"], f["y"].astype(np.int64)
         row = {"set": name, "n": len(X), "d": X.shape[1], "outliers": int(y.sum())}
-        for method, make in methods.items():
-            if make == "reused":
-                row[method] = reused[name][method]
-                continue
-            aucs, seconds = [], []
-            for seed in range(args.vae_seeds if method == "pyod_vae" else args.seeds):
-                start = time.perf_counter()
-                scores = aekit_scores(X, seed) if make is None else make(seed).fit(X).decision_scores_
-                seconds.append(time.perf_counter() - start)
-                # PyOD's PCA divides by zero-variance components' weights on some sets (inf/NaN scores):
-                # recorded as a failed run (NaN), left out of the best-of, never silently patched.
-                finite = np.isfinite(scores).all()
-                aucs.append(float(roc_auc_score(y, scores)) if finite else float("nan"))
-            row[method] = {"auroc": aucs, "mean": float(np.mean(aucs)), "seconds": float(np.mean(seconds))}
+        plain: dict = {}  # aekit's unsupervised scores by seed, reused by the semi-supervised comparison
+        for method in measured:
+            runs = [measure(method, makers.get(method), X, y, seed, plain) for seed in range(args.seeds)]
+            row[method] = {key: [r[key] for r in runs] for key in runs[0]}
+            row[method]["mean"] = float(np.mean(row[method]["auroc"]))
             print(json.dumps({"set": name, "method": method, **row[method]}), flush=True)
+        for method in args.pyod_source["methods"] if args.pyod_source else []:
+            row[method] = earlier_rows[name][method]
         rows.append(row)
-        result = summarise(
-            rows, methods, args, commands
-        )  # written after every set: a cut-short run keeps its rows
-        if not args.no_write:
-            write(result, Path(args.out))
-    result = summarise(rows, methods, args, commands)
-    print(json.dumps(result["summary"], indent=2))
+        if not args.no_write:  # after every set: a cut-short run keeps its rows
+            write(summarise(rows, args), Path(args.out))
+    print(json.dumps(summarise(rows, args)["summary"], indent=2))
 
 
-def summarise(rows: list[dict], methods: dict, args, commands: list[str]) -> dict:
+def ranks(row: dict, methods: list[str]) -> dict[str, float]:
+    """Each method's rank on one set (1 = best AUROC; ties share the mean rank; a failed run ranks last)."""
+    values = [row[m]["mean"] if math.isfinite(row[m]["mean"]) else -1.0 for m in methods]
+    order = sorted(values, reverse=True)
+    return {
+        m: float(np.mean([i + 1 for i, v in enumerate(order) if v == value]))
+        for m, value in zip(methods, values, strict=True)
+    }
+
+
+def summarise(rows: list[dict], args) -> dict:
     import sklearn
     import torch
 
     import aekit
 
-    means = {m: float(np.mean([r[m]["mean"] for r in rows])) for m in methods}
-    pyod = [m for m in methods if m.startswith("pyod_")]
-    best_of = [np.nanmax([r[m]["mean"] for m in pyod]) for r in rows] if pyod else []
-    summary = {
-        "mean_auroc": means,
-        "best_of_pyod_mean": float(np.mean(best_of)) if best_of else None,
-        "beats_pyod_ae_on_every_set": all(r["aekit"]["mean"] > r["pyod_ae"]["mean"] for r in rows)
-        if "pyod_ae" in methods
-        else None,
-        "target_mean_0.91_met": means["aekit"] >= 0.91,
-    }
+    compared = [m for m in ["aekit", *PYOD] if m in rows[0]]
+    means = {m: float(np.nanmean([r[m]["mean"] for r in rows])) for m in compared}
+    rank_rows = [ranks(r, compared) for r in rows]
+    mean_rank = {m: float(np.mean([r[m] for r in rank_rows])) for m in compared}
+    pyod = [m for m in compared if m.startswith("pyod_")]
+    summary: dict = {"sets": len(rows), "mean_auroc": means, "mean_rank": mean_rank}
+    if pyod and "aekit" in compared:
+        best = max(pyod, key=lambda m: means[m])
+        summary["best_pyod"] = best
+        summary["auroc_target_met"] = means["aekit"] >= means[best] + 0.02
+        summary["rank_target_met"] = all(mean_rank["aekit"] < mean_rank[m] for m in pyod)
+    if "pyod_ae" in compared and "aekit" in compared:
+        ratios = [np.mean(r["aekit"]["seconds"]) / np.mean(r["pyod_ae"]["seconds"]) for r in rows]
+        summary["time_ratio_vs_pyod_ae_geomean"] = float(np.exp(np.mean(np.log(ratios))))
+        summary["speed_target_met"] = summary["time_ratio_vs_pyod_ae_geomean"] <= 1.0
+    if "aekit_semi" in rows[0]:
+        gains = [
+            np.mean(r["aekit_semi"]["auroc"]) - np.mean(r["aekit_semi"]["unlabelled_auroc"]) for r in rows
+        ]
+        summary["semi_mean_gain"] = float(np.mean(gains))
+        summary["semi_sets_improved"] = int(sum(g > 0 for g in gains))
     try:
         import pyod
 
         pyod_version = pyod.__version__
     except ImportError:
         pyod_version = None
+    command = "bench/.venv-pyod/bin/python " + " ".join(["bench/odds.py", *sys.argv[1:]])
     return {
         "benchmark": "odds",
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "command": "bench/.venv-pyod/bin/python " + " ".join(["bench/odds.py", *sys.argv[1:]]),
-        "commands": [*commands, "bench/.venv-pyod/bin/python " + " ".join(["bench/odds.py", *sys.argv[1:]])],
-        "machine": {
-            **machine(),
-            "torch_threads": 1,
-            "note": "shared 2-core VM: three other engineers ran jobs at the same time, so seconds are rough",
-        },
+        "command": command,
+        "commit": git_version(),
+        "machine": {**machine(), "torch_threads": 1},
         "versions": {
             "aekit": aekit.__version__,
             "torch": torch.__version__,
@@ -169,12 +220,11 @@ def summarise(rows: list[dict], methods: dict, args, commands: list[str]) -> dic
             "numpy": np.__version__,
             "pyod": pyod_version,
         },
-        "protocol": "fit on all of X, score X, AUROC vs y, mean over seeds 0..n-1 (PyOD's VAE: --vae-seeds); "
-        "defaults everywhere; NaN = the method gave non-finite scores",
-        "pyod_from": getattr(args, "pyod_source", None),
+        "protocol": "fit on all of X, score X, AUROC vs y, mean over seeds 0..n-1; defaults everywhere; "
+        "NaN = the method gave non-finite scores; seconds = fit + scoring of X; semi-supervised: 5% of "
+        "the anomalies labelled, AUROC on the other rows",
+        "pyod_from": args.pyod_source,
         "seeds": args.seeds,
-        "vae_seeds": args.vae_seeds,
-        "issue_pyod_ae": ISSUE_PYOD_AE,
         "rows": rows,
         "summary": summary,
     }
@@ -183,54 +233,59 @@ def summarise(rows: list[dict], methods: dict, args, commands: list[str]) -> dic
 def write(result: dict, out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
-    methods = [m for m in result["rows"][0] if isinstance(result["rows"][0][m], dict)]
+    s = result["summary"]
+    compared = list(s["mean_auroc"])
+    semi = "aekit_semi" in result["rows"][0]
     lines = [
         "# ODDS: AUROC, fit on all of X and score X, mean of seeds",
         "",
-        f"{result['date']}, {result['machine']['cpu']}, {result['machine']['cores']} cores, torch 1 thread "
-        f"(shared machine); PyOD {result['versions']['pyod']}; "
-        + "; then ".join(f"`{c}`" for c in result["commands"]),
+        f"{result['date']}, commit {result['commit']}, {result['machine']['cpu']}, "
+        f"{result['machine']['cores']} cores, torch 1 thread; PyOD {result['versions']['pyod']}; "
+        f"`{result['command']}`",
         "",
         *(
             [
-                f"Copied from the run of {result['pyod_from']['date']} "
-                f"(`{result['pyod_from']['command']}`, same machine): "
-                f"{', '.join(result['pyod_from'].get('methods', ['all PyOD columns']))}; "
-                "every other column is measured in this run.",
+                f"Copied from the run of {result['pyod_from']['date']} (`{result['pyod_from']['command']}`, "
+                f"same machine): {', '.join(result['pyod_from']['methods'])}; every other column is "
+                "measured in this run.",
                 "",
             ]
-            if result.get("pyod_from")
+            if result.get("pyod_from") and result["pyod_from"]["methods"]
             else []
         ),
-        "| set | n x d | " + " | ".join(methods) + " | issue's PyOD AE |",
-        "|---|---|" + "---|" * (len(methods) + 1),
+        "| set | n x d | "
+        + " | ".join(compared)
+        + (" | semi (5% labels) | unsup. same rows |" if semi else " |"),
+        "|---|---|" + "---|" * (len(compared) + 2 * semi),
     ]
     for r in result["rows"]:
-        cells = [f"{r[m]['mean']:.3f}" for m in methods]
-        lines.append(
-            f"| {r['set']} | {r['n']} x {r['d']} | "
-            + " | ".join(cells)
-            + f" | {ISSUE_PYOD_AE.get(r['set'], '')} |"
-        )
-    s = result["summary"]
+        best = max(r[m]["mean"] for m in compared if math.isfinite(r[m]["mean"]))
+        cells = [
+            (f"**{r[m]['mean']:.3f}**" if r[m]["mean"] == best else f"{r[m]['mean']:.3f}") for m in compared
+        ]
+        if semi:
+            cells += [f"{r['aekit_semi']['mean']:.3f}", f"{np.mean(r['aekit_semi']['unlabelled_auroc']):.3f}"]
+        lines.append(f"| {r['set']} | {r['n']} x {r['d']} | " + " | ".join(cells) + " |")
     lines.append(
-        "| **mean** | | " + " | ".join(f"**{s['mean_auroc'][m]:.3f}**" for m in methods) + " | 0.826 |"
+        "| **mean AUROC** | | " + " | ".join(f"**{s['mean_auroc'][m]:.3f}**" for m in compared) + " |"
     )
+    lines.append("| **mean rank** | | " + " | ".join(f"{s['mean_rank'][m]:.2f}" for m in compared) + " |")
     lines += [
         "",
-        f"Best of PyOD's four per set, averaged: {s['best_of_pyod_mean']:.3f}."
-        if s["best_of_pyod_mean"]
-        else "",
-        f"aekit beats PyOD's AutoEncoder on every set: {s['beats_pyod_ae_on_every_set']}; "
-        f"mean >= 0.91: {s['target_mean_0.91_met']}.",
-        "",
-        "Mean seconds per fit (shared machine, rough): "
-        + "; ".join(
-            f"{r['set']}: " + ", ".join(f"{m} {r[m]['seconds']:.1f}" for m in methods) for r in result["rows"]
-        ),
-        "",
+        "Targets: " + json.dumps({k: v for k, v in s.items() if k not in ("mean_auroc", "mean_rank")}),
     ]
-    out.with_suffix(".md").write_text("\n".join(lines))
+    lines += [
+        "",
+        "| set | " + " | ".join(f"{m} s" for m in compared) + " | aekit / pyod_ae |",
+        "|---|" + "---|" * (len(compared) + 1),
+    ]
+    for r in result["rows"]:
+        secs = {m: float(np.mean(r[m]["seconds"])) for m in compared}
+        ratio = secs["aekit"] / secs["pyod_ae"] if "pyod_ae" in secs and "aekit" in secs else float("nan")
+        lines.append(
+            f"| {r['set']} | " + " | ".join(f"{secs[m]:.2f}" for m in compared) + f" | {ratio:.2f} |"
+        )
+    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

@@ -338,6 +338,10 @@ def test_reconstructions_are_the_models_with_their_errors(client, root):
         np.testing.assert_array_equal(picture(item["input"]), np.rint(x[i] * 255).astype(np.uint8))
         np.testing.assert_array_equal(picture(item["output"]), images.to_uint8(recon[i], (0.0, 1.0)))
     assert body["mean_error"] == pytest.approx(errors.mean(), rel=1e-5) and body["n_examples"] == len(x)
+    typical = ae.typicality(x)  # each example's percentile among the training data (aekit.typicality)
+    for i, item in enumerate(body["items"]):
+        assert item["typicality"]["percentile"] == pytest.approx(typical.percentile[i], abs=0.01)
+    assert body["typicality"]["stored"] and body["typicality"]["atypical"] == int(typical.atypical.sum())
 
 
 @pytest.mark.parametrize(
@@ -446,6 +450,9 @@ def test_game_shows_what_the_model_makes_of_a_drawing(client, root):
     np.testing.assert_array_equal(picture(body["output"]), images.to_uint8(recon[0], (0.0, 1.0)))
     assert 0 <= body["anomaly"]["percentile"] <= 100 and body["anomaly"]["score"] == body["error"]
     assert body["noisy"] is None and body["denoised"] is None
+    typical = body["typicality"]["sample"]  # the drawing's percentile among the training data
+    assert typical["percentile"] == pytest.approx(ae.typicality(x).percentile[0], abs=0.01)
+    assert typical["atypical"] == (typical["percentile"] > body["typicality"]["limit"])
     # dark strokes on white are inverted to the digits' white on black
     inverted = client.post(
         "/api/models/dense/game", json={"image": url_of(stroke(dark_on_light=True))}
@@ -460,6 +467,7 @@ def test_game_noise_mode_and_detectors(client):
     assert not np.array_equal(noisy, picture(body["input"]))
     body = client.post("/api/models/detector/game", json={"image": url_of(stroke())}).json()
     assert body["anomaly"]["score"] != body["error"] and 0 <= body["anomaly"]["percentile"] <= 100
+    assert body["typicality"] is None  # a detector's anomaly score is its typicality
 
 
 @pytest.mark.parametrize(
@@ -481,6 +489,17 @@ def test_game_refuses_bad_drawings(client, body, status, words):
 def test_game_needs_an_image_autoencoder(client):
     detail(client.post("/api/models/table/game", json={"image": url_of(stroke())}), 400, "(5,)")
     detail(client.post("/api/models/photo/game", json={"image": url_of(stroke())}), 400, "codec")
+
+
+def test_anomalies_panel_explains_a_detectors_flagged_examples(client):
+    body = client.get("/api/models/detector/explanations?n=3").json()
+    assert body["kind"] == "image" and body["baseline"] == "batch" and body["n_flagged"] > 0
+    scores = [item["score"] for item in body["items"]]
+    assert len(scores) == min(3, body["n_flagged"]) and scores == sorted(scores, reverse=True)
+    item = body["items"][0]
+    assert picture(item["input"]).shape == picture(item["output"]).shape == (8, 8)
+    assert picture(item["heatmap"]).shape == (8, 8, 3)  # coloured: white where most of the error is
+    detail(client.get("/api/models/dense/explanations"), 400, "not 'detector'", "--task detect")
 
 
 def test_oversized_bodies_are_413_before_they_are_read(client):

@@ -42,6 +42,9 @@ def train_tiny_runs(runs: Path, elsewhere: Path) -> None:
     aekit("train", "--kind", "vae", "--code-size", "4", "--hidden", "16", "--out", elsewhere / "v.aek", *tiny)
     denoise = ["--task", "denoise", "--crop", "8", "--width", "4", "--out", runs / "dn.aek"]
     aekit("train", *denoise, *tiny, "--epochs", "1")
+    # a detector for the Anomalies panel; "z-" sorts it after m, the model picker's default
+    detector = ["--task", "detect", "--refits", "0", "--hidden", "8", "--out", runs / "z-det.aek"]
+    aekit("train", *detector, *tiny, "--epochs", "1")
     compare = ["--kind", "dense", "--code-sizes", "2,8,32", "--epochs", "1", "--max-train", "300"]
     aekit("compare", "--data", "digits", *compare, "--out", runs / "compare-digits", "--quiet")
 
@@ -195,6 +198,8 @@ def test_game_reconstructs_the_drawing_and_follows_new_strokes(page):
     assert float(page.text_content("#game-error")) >= 0
     assert page.text_content("#game-anomaly") != "-"
     assert painted_pixels(page, "#game-code") > 0, "the code bar chart is empty"
+    page.wait_for_selector("#game-typicality", state="visible")  # the drawing's typicality, or a warning
+    assert "training data" in page.text_content("#game-typicality")
 
     draw(page, [(0.15, 0.5), (0.85, 0.5)])  # a bar across: a new drawing, so a new reconstruction
     page.wait_for_function(f"document.querySelector('#game-output').src !== {first!r}")
@@ -251,6 +256,8 @@ def test_every_panel_shows_its_content_without_console_errors(page):
     open_panel(page, "recon")
     page.wait_for_function("document.querySelectorAll('#recon-grid .recon-cell').length === 16")
     assert "error" in page.text_content("#recon-grid .recon-cell")
+    assert "typicality" in page.text_content("#recon-grid .recon-cell")  # each example's percentile
+    assert "training data" in page.text_content("#recon-mean")
     assert page.locator("#recon-grid img").count() == 32
 
     open_panel(page, "latent")
@@ -351,6 +358,19 @@ def test_applications_restore_shows_the_input_and_the_restored_image(page):
     restored = decode_data_url(page.get_attribute("#apply-result .result-card.ours img", "src"))
     assert restored.shape[:2] == (40, 40)
     assert page.console.errors == []
+
+
+def test_anomalies_panel_shows_a_detectors_heatmaps(page):
+    pick_model(page, "z-det")
+    open_panel(page, "anomalies")
+    page.wait_for_selector("#anomalies-grid .anomaly-cell img")
+    assert "examples flagged" in page.text_content("#anomalies-summary")
+    assert page.locator("#anomalies-grid .anomaly-cell").first.locator("img").count() == 3
+    assert broken_images(page, "anomalies") == []
+    pick_model(page, "m")  # an autoencoder: the panel says to pick a detector
+    page.wait_for_selector("#anomalies-error", state="visible")
+    assert "--task detect" in page.text_content("#anomalies-error")
+    assert all("status of 400" in e for e in page.console.errors), page.console.errors
 
 
 def test_api_errors_show_their_detail_in_the_page(page):

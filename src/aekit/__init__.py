@@ -6,7 +6,7 @@
 
 from aekit._version import __version__
 
-__all__ = ["AnomalyDetector", "AutoEncoder", "__version__", "cluster_codes"]
+__all__ = ["AnomalyDetector", "AutoEncoder", "TypicalityWarning", "__version__", "cluster_codes"]
 
 
 def __getattr__(name: str):
@@ -14,6 +14,10 @@ def __getattr__(name: str):
         from aekit import estimators
 
         return getattr(estimators, name)
+    if name == "TypicalityWarning":  # the warning aekit.typicality.check gives (errors.py: no torch)
+        from aekit.errors import TypicalityWarning
+
+        return TypicalityWarning
     if name == "cluster_codes":
         from aekit.clusters import cluster_codes
 

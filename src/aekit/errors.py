@@ -53,3 +53,17 @@ class CopyWarning(UserWarning):
 class DataRangeWarning(UserWarning):
     """New data's values lie far from the range the model was trained on (e.g. digits scaled 0..16 given to
     a model of 0..255 pixels): its outputs will be meaningless, often black pictures."""
+
+
+class AtypicalInputError(DataError):
+    """Strict mode refused inputs less typical than 99.9% of the model's training data
+    (``aekit.typicality``): the model's outputs for them would be unreliable."""
+
+
+class NoTypicalityError(ModelFileError):
+    """Typicality was asked of a model whose file predates it: it stores no training distribution."""
+
+
+class TypicalityWarning(UserWarning):
+    """Some inputs are less typical than 99.9% of the model's training data (their reconstruction error or
+    code lies farther out than that): an autoencoder only works on data like what it learned."""

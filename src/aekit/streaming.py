@@ -105,15 +105,37 @@ def load_detector(
     return det
 
 
+def _encode_typical(est, x) -> dict:
+    codes, typical = est.transform(x, return_typicality=True)  # one pass gives both
+    return {"x": codes, TYPICALITY: typical}
+
+
+def _reconstruct_typical(est, x) -> dict:
+    recon, typical = est.reconstruct(x, return_typicality=True)
+    return {"x": recon, TYPICALITY: typical}
+
+
+# The field of a result chunk that holds its aekit.typicality.Typicality: read by the verb (which says how
+# typical the inputs were), never written to the output.
+TYPICALITY = "typicality"
+# The verbs whose results can carry their inputs' typicality, and the apply function that adds it.
+APPLY_TYPICAL: dict[str, Callable[[Any, Any], dict]] = {
+    "embed": _encode_typical,
+    "encode": _encode_typical,
+    "reconstruct": _reconstruct_typical,
+}
+
 LOADERS: dict[str, Callable[..., Any]] = {"detect": load_detector}  # the rest are autoencoder files
 
 
-def apply_job(verb: str, path: str, device: str, model: Any, **options: Any) -> Job:
-    """The Job of ``verb`` for the model file at ``path``, already loaded here as ``model``."""
+def apply_job(verb: str, path: str, device: str, model: Any, typicality: bool = False, **options: Any) -> Job:
+    """The Job of ``verb`` for the model file at ``path``, already loaded here as ``model``; with
+    ``typicality`` its results also hold the inputs' typicality (field TYPICALITY)."""
     import functools
 
     load = LOADERS.get(verb, _load_autoencoder)
-    return Job(functools.partial(load, path, device, **options), APPLY[verb], model)
+    apply = APPLY_TYPICAL[verb] if typicality else APPLY[verb]
+    return Job(functools.partial(load, path, device, **options), apply, model)
 
 
 def check_suffix(out: Path) -> None:

@@ -18,10 +18,12 @@ from aekit.cli.common import (
     grid_zoom,
     load_estimator,
 )
+from aekit.cli.typicality import Watch, add_strict_option
 from aekit.errors import DataError
 from aekit.streaming import apply_job, check_suffix
 
 VERBS = ("encode", "decode", "reconstruct")
+TYPICAL_VERBS = ("encode", "reconstruct")  # those that see samples: they say how typical each one is
 GRID_IMAGES = 32  # at most this many inputs in a PNG grid
 GRID_GAP = 2  # pixels between tiles
 GRID_BACKGROUND = 128
@@ -61,6 +63,8 @@ def add_parser(subparsers) -> None:
         add_key_option(p)
         add_device_option(p)
         add_stream_options(p)
+        if verb in TYPICAL_VERBS:
+            add_strict_option(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -82,20 +86,29 @@ def run(args: argparse.Namespace) -> int:
             f"{est.spec_.n_features} features; "
             "use -o with .npy, .npz, .csv or .parquet"
         )
+    typical = args.command in TYPICAL_VERBS
+    watch = Watch(est, args.model, args.strict) if typical else None
     one = (est.code_size_,) if args.command == "decode" else est.spec_.sample_shape
     source = open_input(args.input, args.key, one)
     rows = chunk_rows(source.sample_shape, args.chunk_rows)
     if grid:  # only the first images are shown: reconstruct the first chunk, batched as in a full run
         x = next(source.iter_chunks(rows))
-        n, zoom = _write_grid(out, x, est.reconstruct(x))
+        fields = apply_job("reconstruct", args.model, args.device, est, typicality=watch.stored)(x)
+        [(_, fields)] = list(watch.results([(len(x), fields)]))  # --strict refuses here: no picture
+        n, zoom = _write_grid(out, x, fields["x"])
         enlarged = f", enlarged {zoom}x" if zoom > 1 else ""
         print(f"wrote {out}: {n} inputs (top) over their reconstructions (bottom){enlarged}")
+        watch.report()
         return 0
-    job = apply_job(args.command, args.model, args.device, est)
+    job = apply_job(args.command, args.model, args.device, est, typicality=typical and watch.stored)
     results = ordered_map(job, source.iter_chunks(rows), args.workers)
+    if watch is not None:
+        results = watch.results(results)
     n = write_stream(out, results, len(source), _DOING[args.command], args.quiet)
     shape, dtype = _result_layout(est, args.command)
     print(f"wrote {out}: array of shape {(n, *shape)}, {dtype}")
+    if watch is not None:
+        watch.report()
     return 0
 
 

@@ -11,6 +11,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from aekit.cli import detect_explain
 from aekit.cli.common import (
     add_device_option,
     add_key_option,
@@ -64,6 +65,7 @@ def add_parser(subparsers) -> None:
     )
     add_device_option(p)
     add_stream_options(p)
+    detect_explain.add_options(p)
 
 
 def _contamination(text: str) -> float:
@@ -90,7 +92,9 @@ def run(args: argparse.Namespace) -> int:
     out = check_output(args.out, args.data, args.model, args.labels or "")
     if out.suffix.lower() not in WRITERS:
         raise DataError(f"-o {args.out}: write the scores to one of {', '.join(WRITERS)}")
+    detect_explain.check_options(args)
     det = load_detector(args.model, check_device(args.device), args.contamination, args.percentile)
+    explained = detect_explain.target(args, out, detect_explain.kind_of(det)) if args.explain else None
     source, y = open_data(args.data, args.key, series=det.window is not None)
     unit = "time steps" if det.window else "samples"
     if args.labels:
@@ -104,13 +108,13 @@ def run(args: argparse.Namespace) -> int:
         job = apply_job("detect", args.model, args.device, det, **thresholds)
         chunks = source.iter_chunks(chunk_rows(source.sample_shape, args.chunk_rows))
         results = ordered_map(job, chunks, args.workers)
-    flagged, kept = 0, []  # the scores are kept only to rank them against the labels
+    flagged, kept = 0, []  # the scores are kept only to rank them against the labels or explain them
 
     def counted():
         nonlocal flagged
         for n, fields in results:
             flagged += int(fields["label"].sum())
-            if y is not None:
+            if y is not None or explained:
                 kept.append(fields["score"])
             yield n, fields
 
@@ -121,6 +125,11 @@ def run(args: argparse.Namespace) -> int:
 
         print(evaluate(y, np.concatenate(kept)))
     print(f"wrote {out}")
+    if explained:
+        import numpy as np
+
+        scores = None if det.window else np.concatenate(kept)  # a series detector explains the whole series
+        detect_explain.write(det, source, scores, explained, args)
     return 0
 
 
@@ -238,8 +247,8 @@ def evaluate(y, scores) -> str:
 def add_train_options(p: argparse.ArgumentParser) -> None:
     group = p.add_argument_group(
         "anomaly detection (--task detect; the code size and layers are chosen from the data unless --hidden "
-        "is given, --epochs auto means 20 (the refits train twice as long), and there is no validation split "
-        "or early stopping)"
+        "is given, --epochs auto sets each round's length by the data size (2 to 20 epochs, at most "
+        "400 steps a round for tables), and there is no validation split or early stopping)"
     )
     group.add_argument(
         "--contamination",
@@ -258,6 +267,13 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
         "--window",
         type=positive_int,
         help="treat the data as one time series (rows = time steps) and score sliding windows of this length",
+    )
+    group.add_argument(
+        "--known-anomalies",
+        metavar="FILE",
+        help="labels of the training data, one per sample (or time step): 1 for a known anomaly, 0 for the "
+        "rest (.npy, .csv, .npz 'y'); known anomalies are kept out of training and new samples near them "
+        "score higher",
     )
 
 
@@ -278,7 +294,7 @@ def build_detector(args: argparse.Namespace, device: str, run_dir: Path):
         kind=args.kind,
         contamination=args.contamination,
         hidden=args.hidden if args.hidden else "auto",
-        epochs=20 if args.epochs == "auto" else args.epochs,
+        epochs=args.epochs,
         batch_size=args.batch_size,
         scaling=args.scaling,
         window=args.window,
@@ -289,6 +305,14 @@ def build_detector(args: argparse.Namespace, device: str, run_dir: Path):
         verbose=0 if args.quiet else 1,
         **({} if args.lr is None else {"lr": args.lr}),  # else the detector's own default
     )
+
+
+def known_anomalies(args: argparse.Namespace, x: Any):
+    """--known-anomalies FILE as fit's y (checked against the training data), or None without it."""
+    if not getattr(args, "known_anomalies", None):
+        return None
+    unit = "time steps" if args.window else "samples"
+    return check_labels(_read_labels(args.known_anomalies), len(x), unit)
 
 
 def training_summary(det, args: argparse.Namespace) -> list[str]:

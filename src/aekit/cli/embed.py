@@ -21,6 +21,7 @@ from aekit.cli.common import (
     note,
     positive_int,
 )
+from aekit.cli.typicality import Watch, add_strict_option
 from aekit.errors import ConfigError, DataError
 from aekit.extras import require
 from aekit.streaming import apply_job, check_suffix
@@ -68,6 +69,7 @@ def add_parser(subparsers) -> None:
     add_device_option(p)
     add_stream_options(p)
     add_clusters_option(p)
+    add_strict_option(p)
 
     c = subparsers.add_parser(
         "compare",
@@ -139,6 +141,7 @@ def _embed(args: argparse.Namespace) -> int:
     if args.clusters is not None:
         check_clusters_output(out)
     est = load_estimator(args.model, args.device)
+    watch = Watch(est, args.model, args.strict)
     if is_file:
         source, name = open_input(args.data, args.key, est.spec_.sample_shape), args.data
     else:  # a named data set; load() says which names exist when this is neither a file nor a name
@@ -147,19 +150,20 @@ def _embed(args: argparse.Namespace) -> int:
         if x is None or len(x) == 0:
             raise DataError(f"data set {ds.name!r} has no {args.split} split; use --split train")
         source, name = ArraySource(x, name=ds.name), f"{ds.name} ({args.split} split)"
-    job = apply_job("embed", args.model, args.device, est)
+    job = apply_job("embed", args.model, args.device, est, typicality=watch.stored)
     chunks = source.iter_chunks(chunk_rows(source.sample_shape, args.chunk_rows))
-    results = ordered_map(job, chunks, args.workers)
+    results = watch.results(ordered_map(job, chunks, args.workers))
     if args.clusters is not None:
         n, how = write_clustered(out, results, len(source), args.clusters, args.quiet)
         print(
             f"wrote {out}: codes of {n} samples from {name}, shape {(n, est.code_size_)}, float32, and a "
             f"cluster label per row from {how}"
         )
-        return 0
-    n = write_stream(out, results, len(source), "embedding", args.quiet)
-    shape = (n, est.code_size_)
-    print(f"wrote {out}: codes of {n} samples from {name}, shape {shape}, float32")
+    else:
+        n = write_stream(out, results, len(source), "embedding", args.quiet)
+        shape = (n, est.code_size_)
+        print(f"wrote {out}: codes of {n} samples from {name}, shape {shape}, float32")
+    watch.report()
     return 0
 
 

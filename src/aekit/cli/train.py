@@ -252,10 +252,11 @@ def run(args: argparse.Namespace) -> int:
     run_dir = Path(args.runs) / out.stem
     if not args.resume and (run_dir / runfolder.CHECKPOINT).exists() and not args.quiet:
         note(f"starting a new run in {run_dir}, replacing the checkpoint there (--resume would continue it)")
+    y = task.labels(args, x)  # checked before anything trains
     est = task.build(args, device, run_dir)
     made = write_run_config(run_dir, args, out) if is_main() else None
     try:
-        est.fit(x)
+        est.fit(x) if y is None else est.fit(x, y)
     except BaseException:
         if made is not None:
             forget_run_config(run_dir, made)
@@ -415,6 +416,8 @@ class Task:
     # (fitted estimator, options) -> what was trained, to end the line "trained ... on DATA (...)", then
     # more lines: what the training achieved
     summary: Callable[[Any, argparse.Namespace], list[str]] = _epochs_summary
+    # (options, training input) -> fit's y (e.g. the detector's known anomalies), or None: fit(x) alone
+    labels: Callable[[argparse.Namespace, Any], Any] = lambda args, x: None
 
 
 # --task name -> Task. The estimator has fit(x), save(path) and history_. An application adds its tasks
@@ -431,7 +434,11 @@ TASKS: dict[str, Task] = {
         ),
     ),
     "detect": Task(  # code_size: chosen from the data
-        detect.build_detector, unused=("code_size",), summary=detect.training_summary, fine_tunes=False
+        detect.build_detector,
+        unused=("code_size",),
+        summary=detect.training_summary,
+        fine_tunes=False,
+        labels=detect.known_anomalies,
     ),
     "compress": Task(
         compress.build_codec,

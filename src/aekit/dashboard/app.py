@@ -24,7 +24,14 @@ from fastapi.responses import FileResponse, JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from aekit._version import __version__
-from aekit.dashboard import endpoints_apply, endpoints_game, endpoints_models, endpoints_runs, images
+from aekit.dashboard import (
+    endpoints_apply,
+    endpoints_explain,
+    endpoints_game,
+    endpoints_models,
+    endpoints_runs,
+    images,
+)
 from aekit.dashboard.errors import NotFound, json_error, status_of
 from aekit.dashboard.guard import Guard
 from aekit.dashboard.workspace import Workspace
@@ -96,7 +103,7 @@ def create_app(
             )
         return json_error(exc.status_code, str(exc.detail))
 
-    for module in (endpoints_runs, endpoints_models, endpoints_game, endpoints_apply):
+    for module in (endpoints_runs, endpoints_models, endpoints_game, endpoints_apply, endpoints_explain):
         app.include_router(module.router)
 
     @app.get("/", include_in_schema=False)

@@ -3,7 +3,8 @@
 The drawing (any size) is converted to the model's channels, shrunk to its sample size by area
 averaging, and inverted when its brightness is the opposite of the data's (dark strokes on white, where
 the digits are white on black). The answer shows what the model saw, its code, its reconstruction, the
-error with the percentile it reaches among the examples' errors, and optionally the denoising mode.
+error with the percentile it reaches among the examples' errors, how typical the drawing is of the
+training data (``aekit.typicality``), and optionally the denoising mode.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import numpy as np
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from aekit.dashboard import images
+from aekit.dashboard import images, typicality
 from aekit.dashboard.deps import WorkspaceDep
 from aekit.dashboard.workspace import Examples, Workspace, mse_per_sample
 from aekit.errors import DataError
@@ -49,6 +50,7 @@ def game(model: str, body: GameBody, ws: WorkspaceDep) -> dict[str, Any]:
         "output": _url(out[0], ex),
         "error": error,
         "anomaly": _anomaly(ws, model, x, error, ex),
+        "typicality": _typicality(ws, model, x),
         "noisy": None,
         "denoised": None,
     }
@@ -62,6 +64,15 @@ def game(model: str, body: GameBody, ws: WorkspaceDep) -> dict[str, Any]:
         answer["noisy"] = _url(noisy[0], ex)
         answer["denoised"] = _url(ae.reconstruct(noisy)[0], ex)
     return answer
+
+
+def _typicality(ws: Workspace, model: str, x: np.ndarray) -> dict[str, Any] | None:
+    """The drawing's typicality: the report's fields with its one sample as "sample"."""
+    report = typicality.report(ws, model, x)
+    if report is None:
+        return None
+    samples = report.pop("samples")
+    return {**report, "sample": None if samples is None else samples[0]}
 
 
 def _url(sample: np.ndarray, ex: Examples) -> str:

@@ -9,7 +9,7 @@ import numpy as np
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
-from aekit.dashboard import images
+from aekit.dashboard import images, typicality
 from aekit.dashboard.deps import WorkspaceDep
 from aekit.dashboard.workspace import listing
 from aekit.errors import DataError
@@ -31,9 +31,15 @@ def reconstructions(
     model: str, ws: WorkspaceDep, n: Annotated[int, Query(ge=1, le=512)] = 16
 ) -> dict[str, Any]:
     """The first ``n`` examples beside their reconstructions, with per-image error; ``mean_error`` is over
-    all the examples (up to 512), as a steadier figure than the mean of the few shown."""
+    all the examples (up to 512), as a steadier figure than the mean of the few shown. Each item's
+    ``typicality`` is its percentile among the training data; the answer's ``typicality`` says how many of
+    the examples are atypical (aekit.dashboard.typicality; None for detectors)."""
     ex = ws.examples(model)
     shown = range(min(n, len(ex.x)))
+    if "typicality" not in ex.extra:
+        ex.extra["typicality"] = typicality.report(ws, model, ex.x)
+    typical = ex.extra["typicality"]
+    samples = (typical or {}).get("samples")
     return {
         "items": [
             {
@@ -41,9 +47,11 @@ def reconstructions(
                 "input": images.data_url(images.to_uint8(ex.x[i], ex.value_range)),
                 "output": images.data_url(images.to_uint8(ex.recon[i], ex.value_range)),
                 "error": float(ex.errors[i]),
+                "typicality": None if samples is None else samples[i],
             }
             for i in shown
         ],
+        "typicality": None if typical is None else {k: v for k, v in typical.items() if k != "samples"},
         "mean_error": float(ex.errors.mean()),
         "n_examples": len(ex.x),
     }

@@ -36,10 +36,13 @@ from aekit.data.scaling import DataSpec, check_array
 from aekit.device import resolve_device
 from aekit.errors import ConfigError, DataError, ModelFileError
 from aekit.estimators.autoencoder import AutoEncoder
+from aekit.estimators.explain import element_baseline
+from aekit.estimators.members import train_round
 from aekit.estimators.windows import check_series, sliding_windows, spread_scores
 
 FORMAT = "aekit-detector"
-FORMAT_VERSION = 2  # 2: each member keeps reference codes for the neighbour distance
+# 2: each member keeps reference codes for the neighbour distance; 3: and the codes of known anomalies
+FORMAT_VERSION = 3
 TABLE_SCALING = "standard"  # see docs/anomaly.md: robust scaling measured worse on the ODDS sets
 IMAGE_HIDDEN = (
     16,
@@ -49,14 +52,27 @@ IMAGE_HIDDEN = (
 IMAGE_CODE = 64
 # Table codes of D // 4 (at least 2): D // 8 did worse on mnist (0.853 vs 0.866), satellite (docs/anomaly.md).
 TABLE_CODE_DIVISOR = 4
+# Widths are capped: past ~64 hidden units and 32 code units the ODDS sets gained nothing and fits slowed
+# with the square of the width (docs/anomaly.md, fifth round).
+TABLE_MAX_HIDDEN = 64
+TABLE_MAX_CODE = 32
+# epochs='auto': each round trains at most this many steps (at least 2 epochs, at most 20): large data
+# needs fewer passes, and fit time grows no faster than the rows (docs/anomaly.md, fifth round).
+ROUND_STEPS = 400
+MAX_EPOCHS, MIN_EPOCHS = 20, 2
 # refit_epochs='auto': refits train this many times longer than the first ensemble (docs/anomaly.md: 20 -> 40
 # epochs for the refits lifted the ODDS mean from 0.9098 to 0.9104; 30 epochs for every round did not help)
-REFIT_EPOCHS_FACTOR = 2
+REFIT_EPOCHS_FACTOR = 1
 # Floor before the log of an error or distance (an exact 0 would give -inf).
 LOG_FLOOR = 1e-12
 # Each member keeps its training codes for the neighbour distance; above this many values (rows x code
 # size) it keeps a random subset of rows instead, so model files stay a few MB on large data sets.
 MAX_REFERENCE_VALUES = 2**20
+# decision_function scores arrays in chunks of this many rows (a multiple of the prediction batch, so every
+# row gets the bits it would get in one pass): memory bounded by the chunk.
+SCORE_CHUNK_ROWS = 2**16
+# Rows whose per-element errors set each element's typical error (element_baseline_, for explanations).
+BASELINE_ROWS = 4096
 
 
 def _reconstruction(model, out, batch):
@@ -112,12 +128,13 @@ class AnomalyDetector(BaseEstimator):
         code_weight: float = 1.0,
         neighbor_weight: float = 1.0,
         neighbors: int = 10,
+        label_weight: float = 1.0,
         n_estimators: int = 3,
         refits: int = 3,
         trim: float = 0.3,
         code_size: int | str = "auto",
         hidden: tuple[int, ...] | str | None = "auto",
-        epochs: int = 20,
+        epochs: int | str = "auto",
         refit_epochs: int | str = "auto",
         batch_size: int = 128,
         lr: float = 6e-3,
@@ -137,6 +154,7 @@ class AnomalyDetector(BaseEstimator):
         self.code_weight = code_weight
         self.neighbor_weight = neighbor_weight
         self.neighbors = neighbors
+        self.label_weight = label_weight
         self.n_estimators = n_estimators
         self.refits = refits
         self.trim = trim
@@ -157,16 +175,23 @@ class AnomalyDetector(BaseEstimator):
 
     # -- training ---------------------------------------------------------------------------------------
     def fit(self, X: Any, y: Any = None) -> AnomalyDetector:
-        """Train the ensemble on ``X`` (outliers may be in it; ``y`` is ignored) and set the threshold."""
-        with threads.requested(self.n_jobs):  # members have no n_jobs of their own: they follow this
-            return self._fit(X)
+        """Train the ensemble on ``X`` (outliers may be in it) and set the threshold.
 
-    def _fit(self, X: Any) -> AnomalyDetector:
+        ``y`` (optional): known anomalies, 1 for each sample (or time step of a series) known to be one and
+        0 for the rest, which may hold unknown anomalies too. Known anomalies are kept out of every
+        member's training, and a sample scores higher the nearer its code lies to theirs (weight
+        ``label_weight``); see docs/anomaly.md for what a few labels gain."""
+        with threads.requested(self.n_jobs):  # members have no n_jobs of their own: they follow this
+            return self._fit(X, y)
+
+    def _fit(self, X: Any, y: Any = None) -> AnomalyDetector:
         self._check_params()
         rows, n_steps = self._rows(X, fitting=True)
+        known = _known_anomalies(y, len(rows), n_steps, self.window, self.stride)  # (rows,) bool
         series = self._series_model()  # rows are series (N, T, D): coded and scaled as tables are
         is_image = rows.ndim >= 3 and not series
         conv = is_image or series  # members that get conv channels
+        self._convolutional = conv
         kind = self.kind if self.kind != "auto" else ("conv" if is_image else "dense")
         self.scoring_ = (
             self.scoring if self.scoring != "auto" else ("elbo" if kind == "vae" else "reconstruction")
@@ -184,7 +209,7 @@ class AnomalyDetector(BaseEstimator):
             else (
                 IMAGE_CODE
                 if is_image
-                else min(max(2, n_features // TABLE_CODE_DIVISOR), max(1, n_features - 1))
+                else min(max(2, n_features // TABLE_CODE_DIVISOR), max(1, n_features - 1), TABLE_MAX_CODE)
             ),
             "scaling": self.scaling if self.scaling != "auto" else ("auto" if is_image else TABLE_SCALING),
             "epochs": self.epochs,
@@ -218,20 +243,22 @@ class AnomalyDetector(BaseEstimator):
         seed = AutoEncoder(random_state=self.random_state)._seed()
         self.estimators_, self.stats_, self.references_ = [], [], []
         self._neighbor_index = []
+        self.anomaly_codes_ = []  # per member, the codes of the known anomalies (none without y)
         total = np.zeros(len(rows))  # the sum of every member's score of every row
         remoteness = np.zeros(len(rows))  # the sum of every member's standardised Mahalanobis distance
-        train = np.arange(len(rows))  # the rows the next ensemble trains on
+        train = np.flatnonzero(~known)  # the rows the next ensemble trains on: no known anomaly
         self.rounds_ = []
         for round_ in range(self.refits + 1):
             self._say_round(round_, len(train), len(rows))
-            for _ in range(self.n_estimators):
-                k = len(self.estimators_)
-                hidden = {} if "hidden" in extra else {"hidden": self._hidden(conv, n_features, k)}
-                member_seed = (seed + k) % (2**31 - 1)
-                epochs = {"epochs": self._round_epochs(round_)}
-                member = AutoEncoder(**{**settings, **hidden, **epochs}, random_state=member_seed).fit(
-                    rows[train]
-                )
+            ks = range(len(self.estimators_), len(self.estimators_) + self.n_estimators)
+            hiddens = [
+                extra["hidden"] if "hidden" in extra else self._hidden(conv, n_features, k) for k in ks
+            ]
+            seeds = [(seed + k) % (2**31 - 1) for k in ks]
+            round_settings = {**settings, "epochs": self._round_epochs(round_, len(train))}
+            # Members with the detector's own settings train together (members.py); others one by one.
+            members = train_round(round_settings, hiddens, seeds, rows[train], together=not extra)
+            for k, member_seed, member in zip(ks, seeds, members, strict=True):
                 raw, codes = self._raw_scores(member, rows)
                 reference = _reference(codes[train], member_seed)
                 self.estimators_.append(member)
@@ -239,6 +266,11 @@ class AnomalyDetector(BaseEstimator):
                 self.stats_.append(
                     _fit_stats(raw[train], codes[train], reference, self.neighbors, self.scoring_ != "elbo")
                 )
+                if known.any():
+                    self.anomaly_codes_.append(codes[known].astype(np.float32))
+                    self.stats_[k]["anomalies"] = _robust_centre(
+                        _nearest(codes[train], codes[known]), log=True
+                    )
                 total += self._member_score(k, raw, codes)
                 remoteness += _standardised(_mahalanobis(codes, self.stats_[k]), self.stats_[k]["distance"])
             self.rounds_.append(_round_summary(self.estimators_[-self.n_estimators :], len(train)))
@@ -247,12 +279,18 @@ class AnomalyDetector(BaseEstimator):
                 # Not by the full score: a left-out row's neighbour distance is measured to codes that no
                 # longer include it, which would keep the same rows out round after round; and the
                 # reconstruction error picks worse (docs/anomaly.md: cardio .92 / .95, satellite .74 / .78).
-                train = np.flatnonzero(remoteness <= np.quantile(remoteness, 1.0 - self.trim))
+                cut = np.quantile(remoteness[~known], 1.0 - self.trim)
+                train = np.flatnonzero((remoteness <= cut) & ~known)
         self.n_features_in_ = n_features
         self.sample_shape_ = tuple(rows.shape[1:])
         # The first member's epochs, for progress reports; rounds_ describes every round's training.
         self.history_ = self.estimators_[0].history_
         total /= len(self.estimators_)
+        # Each element's typical error, for explain(): over (a sample of) the last round's training rows.
+        typical = (
+            train if len(train) <= BASELINE_ROWS else np.random.default_rng(seed).choice(train, BASELINE_ROWS)
+        )
+        self.element_baseline_ = element_baseline(self, rows[np.sort(typical)])
         self.decision_scores_ = (
             total if n_steps is None else spread_scores(total, n_steps, self.window, self.stride)
         )
@@ -270,15 +308,23 @@ class AnomalyDetector(BaseEstimator):
             what = f"(refit) on {n_train} of {n_rows} rows, without the {self.trim:.0%} farthest out"
         print(
             f"round {round_ + 1}/{self.refits + 1} {what}: {self.n_estimators} member(s) of "
-            f"{self._round_epochs(round_)} epoch(s)",
+            f"{self._round_epochs(round_, n_train)} epoch(s)",
             file=sys.stderr,
         )
 
-    def _round_epochs(self, round_: int) -> int:
-        """Epochs for a member of ``round_`` (0 = the first ensemble, trained on every row)."""
+    def _round_epochs(self, round_: int, n_train: int) -> int:
+        """Epochs for a member of ``round_`` (0 = the first ensemble, trained on every row) on ``n_train``
+        rows: ``epochs``, or for "auto" as many as fit in ROUND_STEPS steps (between 2 and 20) for tables
+        and 20 for images and series models, whose defaults were chosen on MNIST at 20 (docs/anomaly.md)."""
+        epochs = self.epochs
+        if epochs == "auto" and self._convolutional:
+            epochs = MAX_EPOCHS
+        elif epochs == "auto":
+            steps_per_epoch = -(-n_train // int(self.batch_size))
+            epochs = min(MAX_EPOCHS, max(MIN_EPOCHS, ROUND_STEPS // steps_per_epoch))
         if round_ == 0:
-            return self.epochs
-        return REFIT_EPOCHS_FACTOR * self.epochs if self.refit_epochs == "auto" else self.refit_epochs
+            return epochs
+        return REFIT_EPOCHS_FACTOR * epochs if self.refit_epochs == "auto" else self.refit_epochs
 
     def _check_params(self) -> None:
         if self.percentile is None and not 0.0 < self.contamination <= 0.5:
@@ -290,18 +336,22 @@ class AnomalyDetector(BaseEstimator):
             raise ConfigError(f"percentile must lie in [0, 100]; got {self.percentile!r}. Try 95.")
         if not isinstance(self.n_estimators, int | np.integer) or self.n_estimators < 1:
             raise ConfigError(f"n_estimators must be a whole number >= 1; got {self.n_estimators!r}.")
-        for name in ("code_weight", "neighbor_weight"):
+        for name in ("code_weight", "neighbor_weight", "label_weight"):
             if not getattr(self, name) >= 0:
                 raise ConfigError(
                     f"{name} must be >= 0 (0 leaves that part out); got {getattr(self, name)!r}."
                 )
         if not isinstance(self.neighbors, int | np.integer) or self.neighbors < 1:
             raise ConfigError(f"neighbors must be a whole number >= 1; got {self.neighbors!r}. Try 10.")
+        if self.epochs != "auto" and (not isinstance(self.epochs, int | np.integer) or self.epochs < 1):
+            raise ConfigError(
+                f"epochs must be 'auto' (set by the data size) or a whole number >= 1; got {self.epochs!r}."
+            )
         if self.refit_epochs != "auto" and (
             not isinstance(self.refit_epochs, int | np.integer) or self.refit_epochs < 1
         ):
             raise ConfigError(
-                f"refit_epochs must be 'auto' (twice epochs) or a whole number >= 1; "
+                f"refit_epochs must be 'auto' (as many as epochs) or a whole number >= 1; "
                 f"got {self.refit_epochs!r}."
             )
         if not isinstance(self.refits, int | np.integer) or self.refits < 0:
@@ -316,7 +366,11 @@ class AnomalyDetector(BaseEstimator):
             return self.hidden
         # Alternating widths: on shuttle, h-only members gave 0.994 AUROC, 2h-only 0.996 but cardio 0.92
         # instead of 0.94; the mix kept both (0.995, 0.934; docs/anomaly.md).
-        return IMAGE_HIDDEN if convolutional else (max(8, n_features // 2) * (1 + member % 2),)
+        return (
+            IMAGE_HIDDEN
+            if convolutional
+            else (min(max(8, n_features // 2), TABLE_MAX_HIDDEN) * (1 + member % 2),)
+        )
 
     def set_threshold(
         self, contamination: float | None = None, percentile: float | None = None
@@ -392,6 +446,10 @@ class AnomalyDetector(BaseEstimator):
         if self.neighbor_weight > 0 and "neighbors" in stats:  # files from before the neighbour part lack it
             distance = self._neighbor_distance(k, codes, stats["neighbors"]["k"])
             score += self.neighbor_weight * _standardised(distance, stats["neighbors"])
+        if self.label_weight > 0 and "anomalies" in stats:  # fitted with known anomalies: near them = high
+            score -= self.label_weight * _standardised(
+                _nearest(codes, self.anomaly_codes_[k]), stats["anomalies"]
+            )
         return score
 
     def _neighbor_distance(self, k: int, codes: np.ndarray, n_neighbors: int) -> np.ndarray:
@@ -419,8 +477,14 @@ class AnomalyDetector(BaseEstimator):
         return total if n_steps is None else spread_scores(total, n_steps, self.window, self.stride)
 
     def decision_function(self, X: Any) -> np.ndarray:
-        """Anomaly score of each sample (or time step): higher = more anomalous."""
+        """Anomaly score of each sample (or time step): higher = more anomalous.
+
+        An array of samples (a memory-mapped ``np.load(path, mmap_mode="r")`` too) is scored in chunks of
+        ``SCORE_CHUNK_ROWS``: memory stays bounded by the chunk, whatever the number of rows."""
         check_is_fitted(self)
+        if self.window is None and isinstance(X, np.ndarray) and len(X) > SCORE_CHUNK_ROWS:
+            chunks = range(0, len(X), SCORE_CHUNK_ROWS)
+            return np.concatenate([self.decision_function(X[i : i + SCORE_CHUNK_ROWS]) for i in chunks])
         rows, n_steps = self._rows(X)
         if self.window is None:
             rows = self._check_shape(rows)
@@ -452,7 +516,7 @@ class AnomalyDetector(BaseEstimator):
         return (self.decision_function(X) > self.threshold_).astype(np.int64)
 
     def fit_predict(self, X: Any, y: Any = None) -> np.ndarray:
-        return self.fit(X).labels_
+        return self.fit(X, y).labels_
 
     def score_samples(self, X: Any) -> np.ndarray:
         """scikit-learn's sign: higher = more normal (the negated decision_function)."""
@@ -476,10 +540,14 @@ class AnomalyDetector(BaseEstimator):
 
         check_is_fitted(self)
         tensors: dict[str, torch.Tensor] = {"decision_scores": torch.from_numpy(self.decision_scores_)}
+        if getattr(self, "element_baseline_", None) is not None:
+            tensors["element_baseline"] = torch.from_numpy(np.ascontiguousarray(self.element_baseline_))
         members = []
         for k, (member, stats) in enumerate(zip(self.estimators_, self.stats_, strict=True)):
             tensors.update({f"member{k}.{name}": t for name, t in member.model_.state_dict().items()})
             tensors[f"reference{k}"] = torch.from_numpy(np.ascontiguousarray(self.references_[k], np.float32))
+            if getattr(self, "anomaly_codes_", []):
+                tensors[f"anomalies{k}"] = torch.from_numpy(np.ascontiguousarray(self.anomaly_codes_[k]))
             members.append(
                 {
                     "family": family_of(member.model_),
@@ -527,12 +595,21 @@ class AnomalyDetector(BaseEstimator):
             det.n_features_in_ = int(np.prod(det.sample_shape_))
             det.threshold_ = float(doc["threshold"])
             det.decision_scores_ = tensors["decision_scores"].numpy()
+            # Files from before explanations have none: explain() then takes its baseline from the data.
+            baseline = tensors.get("element_baseline")
+            det.element_baseline_ = None if baseline is None else baseline.numpy()
             det.labels_ = (det.decision_scores_ > det.threshold_).astype(np.int64)
             det.estimators_, det.stats_, det._neighbor_index = [], [], []
             # Version 1 files have no reference codes: their members score without the neighbour part.
             det.references_ = [
                 tensors[f"reference{k}"].numpy() if f"reference{k}" in tensors else None
                 for k in range(len(doc["members"]))
+            ]
+            # Only detectors fitted with known anomalies (fit(X, y)) keep their codes.
+            det.anomaly_codes_ = [
+                tensors[f"anomalies{k}"].numpy()
+                for k in range(len(doc["members"]))
+                if f"anomalies{k}" in tensors
             ]
             for k, entry in enumerate(doc["members"]):
                 model = networks[f"member{k}."]
@@ -545,6 +622,32 @@ class AnomalyDetector(BaseEstimator):
                 f"{path} is a damaged detector file ({type(exc).__name__}: {detail})."
             ) from None
         return det
+
+    # -- explanations (aekit.estimators.explain) ------------------------------------------------------------
+    def explain(self, X: Any, top: int = 3, reference: Any = None):
+        """Which columns (tables), pixels (images) or time steps (series) carry each sample's score: an
+        ``Explanation`` with ``scores``, ``flagged``, ``contributions`` (shares of each sample's error) and
+        ``top_features(k)``. ``reference`` (e.g. the training data) sets each element's typical error;
+        without it the median over ``X`` does (see aekit/estimators/explain.py)."""
+        from aekit.estimators.explain import explain
+
+        return explain(self, X, top=top, reference=reference)
+
+    def _element_errors(self, rows: np.ndarray) -> np.ndarray:
+        """(N, *row shape): per element, the mean over members of the squared reconstruction error in each
+        member's scaled space (rows as ``_rows`` makes them: samples, or windows)."""
+        total = None
+        for member in self.estimators_:
+            model, shape = member.model_, member.spec_.sample_shape
+
+            def squared(batch, model=model, shape=shape):
+                err = (model(batch).recon - batch).pow(2)  # (B, *input_shape): channels first
+                # back to the sample's layout: (B, C, H, W) -> (B, H, W, C), (B, C, T) -> (B, T, C)
+                return (err.movedim(1, -1) if err.ndim > 2 else err).reshape(len(batch), *shape)
+
+            errors = member._apply(squared, member._scaled(rows, outliers_expected=True)).astype(np.float64)
+            total = errors if total is None else total + errors
+        return total / len(self.estimators_)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -588,6 +691,9 @@ def _check_header(path, doc: dict[str, Any], declared: dict) -> dict[str, Callab
         raise ConfigError(f"scoring={doc['scoring']!r} is not one of {', '.join(map(repr, SCORES))}.")
     if not np.isfinite(float(doc["threshold"])) or len(declared["decision_scores"].shape) != 1:
         raise ValueError("its threshold or training scores are damaged")
+    baseline = declared.get("element_baseline")
+    if baseline is not None and list(baseline.shape) != list(doc["sample_shape"]):
+        raise ValueError("its per-element baseline does not have the shape of its samples")
     members = doc["members"]
     if not isinstance(members, list) or not members:
         raise ValueError("it lists no members")
@@ -601,6 +707,11 @@ def _check_header(path, doc: dict[str, Any], declared: dict) -> dict[str, Callab
         if reference is not None and (len(reference.shape) != 2 or reference.shape[1] != code):
             raise ValueError(f"reference{k} is not a list of codes of size {code}")
         _check_stats(entry["stats"], code, None if reference is None else reference.shape[0])
+        anomalies = declared.get(f"anomalies{k}")
+        if ("anomalies" in entry["stats"]) != (anomalies is not None):
+            raise ValueError(f"member {k}'s known anomalies and their statistics do not come together")
+        if anomalies is not None and (len(anomalies.shape) != 2 or anomalies.shape[1] != code):
+            raise ValueError(f"anomalies{k} is not a list of codes of size {code}")
     return builders
 
 
@@ -610,7 +721,7 @@ def _check_stats(stats: dict[str, Any], code: int, n_reference: int | None) -> N
     precision = np.asarray(stats["precision"], dtype=np.float64)
     if mean.shape != (code,) or precision.shape != (code, code):
         raise ValueError(f"its score statistics do not fit codes of size {code}")
-    parts = ["score", "distance", *(["neighbors"] if "neighbors" in stats else [])]
+    parts = ["score", "distance", *(p for p in ("neighbors", "anomalies") if p in stats)]
     if not all(np.isfinite([float(stats[p]["median"]), float(stats[p]["spread"])]).all() for p in parts):
         raise ValueError("its score statistics are not finite numbers")
     if "neighbors" in stats:
@@ -710,3 +821,43 @@ def _fit_stats(
 def _mahalanobis(codes: np.ndarray, stats: dict[str, Any]) -> np.ndarray:
     centred = codes - np.asarray(stats["mean"])  # (N, K)
     return np.sqrt(np.einsum("ij,jk,ik->i", centred, np.asarray(stats["precision"]), centred))  # (N,)
+
+
+def _nearest(codes: np.ndarray, anchors: np.ndarray) -> np.ndarray:
+    """Distance of each code (N, K) to its nearest anchor code (M, K), leaving out an anchor at distance 0
+    (the row itself, when a known anomaly is scored): (N,)."""
+    from sklearn.neighbors import NearestNeighbors
+
+    if len(anchors) == 1:
+        return np.linalg.norm(codes - anchors[0], axis=1)
+    distances = NearestNeighbors(n_neighbors=2).fit(anchors).kneighbors(codes)[0]  # (N, 2), ascending
+    return np.where(distances[:, 0] == 0, distances[:, 1], distances[:, 0])
+
+
+def _known_anomalies(y: Any, n_rows: int, n_steps: int | None, window: int | None, stride: int) -> np.ndarray:
+    """The rows (samples, or windows of a series) known to be anomalies, from fit's ``y``: (rows,) bool."""
+    if y is None:
+        return np.zeros(n_rows, dtype=bool)
+    labels = np.asarray(y)
+    expected = n_rows if n_steps is None else n_steps
+    what = "sample" if n_steps is None else "time step of the series"
+    if labels.shape != (expected,):
+        raise DataError(
+            f"y has shape {labels.shape}; it must hold one label per {what} ({expected}): 1 for a known "
+            "anomaly, 0 for the rest."
+        )
+    if labels.dtype == bool:
+        labels = labels.astype(np.int64)
+    if not np.isin(labels, (0, 1)).all():
+        bad = labels[~np.isin(labels, (0, 1))][0]
+        raise DataError(
+            f"y holds {bad!r}; its labels must be 1 (a known anomaly) or 0 (not known to be one)."
+        )
+    known = labels.astype(bool)
+    if n_steps is not None:  # a window is a known anomaly when it covers a labelled time step
+        steps = np.concatenate([[0], np.cumsum(known)])
+        starts = np.arange(n_rows) * stride
+        known = steps[starts + window] - steps[starts] > 0
+    if known.all():
+        raise DataError("y marks every sample as an anomaly; give 1 only for the known anomalies.")
+    return known

@@ -10,7 +10,7 @@ import dataclasses
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
@@ -20,6 +20,10 @@ from aekit import threads
 from aekit.data.scaling import DataSpec, check_array, check_like, fit_spec
 from aekit.device import resolve_device
 from aekit.errors import ConfigError, DataError, PosteriorCollapseWarning
+from aekit.typicality import MAX_ROWS as MAX_TYPICAL_ROWS
+
+if TYPE_CHECKING:
+    from aekit.typicality import Typicality
 
 PREDICT_BATCH = 1024
 # Batches shorter than this are padded up to it: the CPU's BLAS and convolution kernels take another path
@@ -260,7 +264,65 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
                 self.code_size_ = ordered.smallest_within(curve, self.code_tolerance)
         self._n_features_out = self.code_size_
         self.device_ = device
+        self._measure_typicality(_typicality_rows(train, val, seed))
         return self
+
+    # -- typicality -----------------------------------------------------------------------------------------
+    def typicality(self, X: Any) -> Typicality:
+        """How typical each sample of ``X`` is of the training data (``aekit.typicality``): its percentile
+        among the training samples' reconstruction errors ("reconstruction") and Mahalanobis code distances
+        from the training codes ("code"). ``.percentile`` is the higher of the two per sample, ``.atypical``
+        marks those above 99.9 and ``.rows`` lists them. It never warns: ``aekit.typicality.check(result)``
+        warns (TypicalityWarning) or, with strict=True, raises. A model loaded from a file that predates
+        typicality raises NoTypicalityError (``fit_typicality`` adds it)."""
+        self._typicality_reference()
+        errors, codes = self._map(self._statistics, X)
+        return self._typical(errors, codes)
+
+    def fit_typicality(self, X: Any) -> AutoEncoder:
+        """Measure the training distribution of typicality again on ``X`` (the training data; up to
+        MAX_ROWS of it, chosen with random_state), leaving the weights as they are: for a model whose file
+        predates typicality. Returns self; ``save`` then stores it."""
+        check_is_fitted(self)
+        x = self._scaled(X)
+        if len(x) > MAX_TYPICAL_ROWS:
+            pick = np.random.default_rng(self._seed()).choice(len(x), MAX_TYPICAL_ROWS, replace=False)
+            x = x[np.sort(pick)]
+        self._measure_typicality(x)
+        return self
+
+    def _measure_typicality(self, rows: np.ndarray) -> None:
+        """Set typicality_ (the statistics' quantiles) and code_gaussian_ from scaled training rows."""
+        from aekit.typicality import CodeGaussian, Reference
+
+        errors, codes = self._apply(self._statistics, rows)
+        self.code_gaussian_ = CodeGaussian.fit(codes)
+        self.typicality_ = Reference.of(
+            {"reconstruction": errors, "code": self.code_gaussian_.distance(codes)}
+        )
+
+    def _statistics(self, batch):
+        """The two statistics' raw inputs for a scaled batch: per-sample error (B,) and codes (B, width)."""
+        return self._statistics_and_recon(batch)[1:]
+
+    def _statistics_and_recon(self, batch):
+        from aekit import losses
+
+        out = self._forward(batch)
+        error = losses.per_sample_error(self.model_.config.loss, out, batch)  # (B,)
+        return out.recon, error, out.code[:, : self._width()]  # (B, *input_shape), (B,), (B, width)
+
+    def _typicality_reference(self):
+        from aekit.typicality import not_stored
+
+        check_is_fitted(self)
+        if getattr(self, "typicality_", None) is None:
+            raise not_stored(f"this {type(self).__name__}")
+        return self.typicality_
+
+    def _typical(self, errors: np.ndarray, codes: np.ndarray) -> Typicality:
+        distances = self.code_gaussian_.distance(codes)
+        return self.typicality_.percentiles({"reconstruction": errors, "code": distances})
 
     def _check_collapse(self, kl_start: float | None, kl: float | None) -> None:
         """Warn (PosteriorCollapseWarning) when training has pulled a VAE's codes onto the prior: their KL
@@ -460,7 +522,7 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         model, shape = self.model_, self.spec_.input_shape
         self.model_.eval()
         device = torch.device(self.device_)
-        chunks = []
+        chunks, several = [], False
 
         def work() -> int:
             return passes * PREDICT_BATCH * threads.macs_per_row(model, shape)
@@ -471,8 +533,12 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
                 n = len(batch)
                 if n < MIN_PREDICT_ROWS:  # (MIN_PREDICT_ROWS, ...): the same kernels as a full batch
                     batch = torch.cat([batch, batch.new_zeros((MIN_PREDICT_ROWS - n, *batch.shape[1:]))])
-                chunks.append(fn(batch)[:n].cpu().numpy())
-        return np.concatenate(chunks)
+                out = fn(batch)
+                several = isinstance(out, tuple)  # fn may give several results per row
+                chunks.append(tuple(part[:n].cpu().numpy() for part in (out if several else (out,))))
+        if not several:
+            return np.concatenate([chunk[0] for chunk in chunks])
+        return tuple(np.concatenate(part) for part in zip(*chunks, strict=True))
 
     def _scaled(self, X: Any, outliers_expected: bool = False) -> np.ndarray:
         check_is_fitted(self)
@@ -494,12 +560,21 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         chunk = min(SOURCE_CHUNK_BYTES, working_bytes() // 4)
         rows = max(1, chunk // (4 * self.spec_.n_features) // PREDICT_BATCH) * PREDICT_BATCH
         parts = [finish(self._apply(fn, self._scaled(chunk))) for chunk in source.iter_chunks(rows)]
+        if isinstance(parts[0], tuple):
+            return tuple(np.concatenate(part) for part in zip(*parts, strict=True))
         return np.concatenate(parts)
 
-    def transform(self, X: Any, layer: str | None = None) -> np.ndarray:
+    def transform(self, X: Any, layer: str | None = None, return_typicality: bool = False) -> Any:
         """Codes of ``X`` (an array, a path or a Source): (N, code_size_) float32. For a VAE, the posterior
-        mean. ``layer`` (a name from ``layer_outputs``) gives that layer's outputs instead, (N, features)."""
+        mean. ``layer`` (a name from ``layer_outputs``) gives that layer's outputs instead, (N, features).
+        ``return_typicality=True`` returns (codes, ``typicality(X)``) from one pass through the model."""
         check_is_fitted(self)  # before self.model_ is read below: NotFittedError, not AttributeError
+        if return_typicality:
+            if layer is not None:
+                raise ConfigError("return_typicality=True gives the codes' typicality; leave layer=None.")
+            self._typicality_reference()
+            errors, codes = self._map(self._statistics, X)
+            return codes.astype(np.float32, copy=False), self._typical(errors, codes)
         if layer is not None:
             from aekit.estimators.layer_outputs import layer_transform
 
@@ -536,10 +611,17 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
             raise DataError("codes contain NaN or inf; pass finite values.")
         return self.spec_.from_model(self._apply(self.model_.decode, np.ascontiguousarray(z)))
 
-    def reconstruct(self, X: Any) -> np.ndarray:
-        """inverse_transform(transform(X)) in one pass."""
+    def reconstruct(self, X: Any, return_typicality: bool = False) -> Any:
+        """inverse_transform(transform(X)) in one pass. ``return_typicality=True`` returns
+        (reconstructions, ``typicality(X)``), still from one pass through the model."""
         check_is_fitted(self)  # before self.spec_ is read below: NotFittedError, not AttributeError
-        return self._map(lambda b: self._forward(b).recon, X, self.spec_.from_model)
+        if not return_typicality:
+            return self._map(lambda b: self._forward(b).recon, X, self.spec_.from_model)
+        self._typicality_reference()
+        recon, errors, codes = self._map(
+            self._statistics_and_recon, X, lambda out: (self.spec_.from_model(out[0]), *out[1:])
+        )
+        return recon, self._typical(errors, codes)
 
     def score_samples(self, X: Any) -> np.ndarray:
         """Negative mean reconstruction error per sample (in the scaled space): higher = more normal."""
@@ -699,8 +781,16 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
                 "data": self.spec_.to_dict(),
                 "history": self.history_,
                 **ordered.header(getattr(self, "reconstruction_curve_", None), self._width()),
+                **self._typicality_header(),
             },
         )
+
+    def _typicality_header(self) -> dict[str, Any]:
+        from aekit.typicality import HEADER_KEY
+
+        if getattr(self, "typicality_", None) is None:  # loaded from a file that predates it
+            return {}
+        return {HEADER_KEY: {**self.typicality_.to_dict(), "code_gaussian": self.code_gaussian_.to_dict()}}
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: str = "auto", modules: Sequence[type] = ()) -> AutoEncoder:
@@ -710,6 +800,7 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         MyDecoder]``), matched by the import path the file names; nothing a file names is imported. The
         loaded estimator's encoder and decoder are then the trained networks (fit again starts from them).
         """
+        from aekit import typicality
         from aekit.errors import ModelFileError
         from aekit.estimators import ordered
         from aekit.io import load_model
@@ -736,6 +827,9 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
             est.reconstruction_curve_ = curve
         est._n_features_out = est.code_size_
         est.loss_ = model.config.loss
+        est.typicality_, est.code_gaussian_ = typicality.from_header(
+            doc, path, lambda entry: _read_typicality(entry, est.code_size_)
+        ) or (None, None)
         return est
 
     def __sklearn_tags__(self):
@@ -749,6 +843,38 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
 # ten epochs (three minutes on two CPU cores for the default conv model) on a data set the size of MNIST.
 AUTO_STEPS = 4000
 AUTO_EPOCHS = (10, 200)
+
+
+def _typicality_rows(train: Any, val: Any, seed: int) -> np.ndarray:
+    """Up to MAX_TYPICAL_ROWS of the rows fit saw, scaled: a seeded random subset of the training and
+    validation rows in memory; for data read from files, the first shuffled batch of its training rows,
+    at most a read window's worth (one read, in the memory the streaming path already bounds)."""
+    import torch
+
+    if not isinstance(train, torch.Tensor):  # data too large for memory: as many rows as a read window
+        from aekit.data.lazy import working_bytes
+
+        row_bytes = 4 * int(np.prod(train.spec.input_shape))
+        rows = max(1, min(MAX_TYPICAL_ROWS, working_bytes() // row_bytes))
+        return next(iter(train.batches(rows, seed))).numpy()
+    parts = [train] if val is None else [train, val]
+    n = sum(len(part) for part in parts)
+    if n <= MAX_TYPICAL_ROWS:
+        return torch.cat(parts).cpu().numpy()
+    pick = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:MAX_TYPICAL_ROWS].sort().values
+    n_train = len(train)  # gathered from each part: never a copy of all the data
+    chosen = [train[pick[pick < n_train]]]
+    if val is not None:
+        chosen.append(val[pick[pick >= n_train] - n_train])
+    return torch.cat(chosen).cpu().numpy()
+
+
+def _read_typicality(entry: Any, code_size: int):
+    """(Reference, CodeGaussian) from a model file's typicality entry, each field checked."""
+    from aekit.typicality import CodeGaussian, Reference
+
+    reference = Reference.from_dict(entry, ("reconstruction", "code"))
+    return reference, CodeGaussian.from_dict(entry["code_gaussian"], code_size)
 
 
 def _code_kl(model: Any, train: Any, val: Any) -> float | None:

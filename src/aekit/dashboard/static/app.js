@@ -104,6 +104,7 @@ const PANELS = {
   bottleneck: { load: loadBottleneck, perModel: false },
   game: { load: loadGame, perModel: true },
   apply: { load: loadApply, perModel: false },
+  anomalies: { load: loadAnomalies, perModel: true },
 };
 
 function showPanel(name) {
@@ -396,22 +397,37 @@ async function loadRecon() {
   try {
     const data = await api(modelUrl("reconstructions?n=16"));
     showError("recon-error", null);
-    $("recon-mean").textContent = `Mean error ${fmt(data.mean_error)}.`;
+    $("recon-mean").textContent = `Mean error ${fmt(data.mean_error)}.${typicalitySummary(data.typicality, data.n_examples)}`;
     for (const item of data.items) {
-      grid.append(
-        el(
-          "div",
-          { class: "recon-cell" },
-          el("div", { class: "pair" },
-            el("img", { src: item.input, class: "pix", alt: `input ${item.index}`, title: "input" }),
-            el("img", { src: item.output, class: "pix", alt: `reconstruction ${item.index}`, title: "reconstruction" })),
-          el("div", { class: "err", text: `#${item.index} · error ${fmt(item.error, 3)}` }),
-        ),
+      const t = item.typicality;
+      const cell = el(
+        "div",
+        { class: t && t.atypical ? "recon-cell atypical" : "recon-cell" },
+        el("div", { class: "pair" },
+          el("img", { src: item.input, class: "pix", alt: `input ${item.index}`, title: "input" }),
+          el("img", { src: item.output, class: "pix", alt: `reconstruction ${item.index}`, title: "reconstruction" })),
+        el("div", { class: "err", text: `#${item.index} · error ${fmt(item.error, 3)}` }),
       );
+      if (t) {
+        cell.append(el("div", { class: "typicality", text: t.atypical ? `⚠ atypical (${typicalityText(t)})` : typicalityText(t) }));
+      }
+      grid.append(cell);
     }
   } catch (err) {
     showError("recon-error", err);
   }
+}
+
+// Typicality (aekit.typicality): a sample's percentile among the training data, and a warning past 99.9.
+function typicalityText(t) {
+  return `typicality ${Number(t.percentile).toFixed(1)}th percentile`;
+}
+
+function typicalitySummary(info, n) {
+  if (!info) return "";
+  if (!info.stored) return ` Typicality unknown: ${info.note}.`;
+  if (!info.atypical) return ` All ${n} examples are as typical as ${info.limit}% of the training data.`;
+  return ` ${info.atypical} of ${n} examples are less typical than ${info.limit}% of the training data: the model's outputs for them are unreliable.`;
 }
 
 // ---------------------------------------------------------------- Latent space
@@ -812,6 +828,7 @@ function loadGame() {
   $("game-error").textContent = "-";
   $("game-anomaly").textContent = "-";
   $("game-percentile").textContent = "";
+  showGameTypicality(null);
   $("game-anomaly-bar").style.width = "0";
   clearCanvas($("game-code"));
   if (!needModel("game-error-msg")) return;
@@ -931,12 +948,28 @@ function showGameResult(data, noise) {
   $("game-anomaly-bar").style.width = `${Number.isFinite(pct) ? Math.max(0, Math.min(100, pct)) : 0}%`;
   $("game-percentile").textContent = Number.isFinite(pct)
     ? `worse than ${pct.toFixed(0)}% of the test images` : "";
+  showGameTypicality(data.typicality);
   drawCode(data.code);
   const noisy = noise > 0 && data.noisy;
   $("game-noise-row").hidden = !noisy;
   if (noisy) {
     $("game-noisy").src = data.noisy;
     $("game-denoised").src = data.denoised || data.output;
+  }
+}
+
+function showGameTypicality(info) {
+  const box = $("game-typicality");
+  const sample = info && info.sample;
+  box.hidden = !info;
+  box.classList.toggle("warn", Boolean(sample && sample.atypical));
+  if (!info) return;
+  if (!sample) {
+    box.textContent = `Typicality unknown: ${info.note}.`;
+  } else if (sample.atypical) {
+    box.textContent = `⚠ Less typical than ${info.limit}% of the training data (${typicalityText(sample)}): the model has never seen anything like this, so its reconstruction says little.`;
+  } else {
+    box.textContent = `Typicality: ${Number(sample.percentile).toFixed(1)}th percentile of the training data.`;
   }
 }
 
@@ -992,6 +1025,40 @@ function onGameUpload(event) {
     img.src = reader.result;
   };
   reader.readAsDataURL(file);
+}
+
+// ---------------------------------------------------------------- Anomalies (a detector's explanations)
+
+async function loadAnomalies() {
+  const grid = $("anomalies-grid");
+  grid.replaceChildren();
+  $("anomalies-summary").textContent = "";
+  if (!needModel("anomalies-error")) return;
+  try {
+    const data = await api(modelUrl("explanations?n=12"));
+    showError("anomalies-error", null);
+    $("anomalies-summary").textContent =
+      `${data.n_flagged} of ${data.n_examples} examples flagged (threshold ${fmt(data.threshold, 3)})` +
+      (data.n_flagged > data.items.length ? `; the ${data.items.length} highest shown.` : ".");
+    for (const item of data.items) {
+      const cell = el("div", { class: "recon-cell anomaly-cell" });
+      if (item.heatmap) {
+        cell.append(el("div", { class: "pair" },
+          el("img", { src: item.input, class: "pix", alt: `input ${item.index}`, title: "input" }),
+          el("img", { src: item.output, class: "pix", alt: `reconstruction ${item.index}`, title: "reconstruction" }),
+          el("img", { src: item.heatmap, class: "pix", alt: `heat-map ${item.index}`, title: "where the error sits" })));
+      }
+      cell.append(el("div", { class: "err", text: `#${item.index} · score ${fmt(item.score, 3)}` }));
+      if (item.top) {
+        const list = el("ol", { class: "top-columns" });
+        for (const t of item.top) list.append(el("li", { text: `column ${t.column}: ${(100 * t.share).toFixed(0)}%` }));
+        cell.append(list);
+      }
+      grid.append(cell);
+    }
+  } catch (err) {
+    showError("anomalies-error", err);
+  }
 }
 
 // ---------------------------------------------------------------- Applications
