@@ -31,6 +31,7 @@ LAYERS: list[tuple[str, ...]] = [
         "aekit.tensorfile",
         "aekit.runfolder",
         "aekit.builtins",
+        "aekit.typicality",
     ),
     # 1 loaders, sources, writers, scaling
     ("aekit.data",),

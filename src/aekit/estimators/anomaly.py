@@ -12,6 +12,12 @@ Training data holds the outliers, and an autoencoder learns to rebuild what it s
 ensemble, ``refits`` more are trained, each without the ``trim`` share of rows whose codes the members so
 far place farthest from the bulk; all members score every sample and their scores are averaged. With
 the neighbour part this lifted the mean AUROC on the ODDS sets from 0.890 to over 0.91 (docs/anomaly.md).
+A round's dense members train together in one batched pass (``members.py``), and each round's length is
+set by the data size (``epochs="auto"``), so a fit costs about what one PyOD AutoEncoder does.
+
+``fit(X, y)`` takes known anomalies (y = 1): they train no member, and a sample whose code lies near
+theirs scores higher. ``explain(X)`` says which columns, pixels or time steps carry each score
+(``explain.py``).
 
 PyOD's names and meanings: ``decision_function`` (higher = more anomalous), ``predict`` (1 = anomaly),
 ``decision_scores_`` (the training scores), ``threshold_`` (their 1 - contamination quantile unless a
@@ -99,21 +105,25 @@ class AnomalyDetector(BaseEstimator):
     """Outlier scores from an ensemble of ``n_estimators`` autoencoders of family ``kind``.
 
     ``kind="auto"`` is a dense autoencoder for tables and series, a convolutional one for images.
-    ``code_size``/``hidden`` "auto" size the network from the data: code max(2, D // 4) and one hidden
-    layer of h = max(8, D // 2) units for tables, h for even-numbered members and 2h for odd ones (members
-    that differ in width disagree where seeds alone do not); code 64 and conv channels (16, 32) for images.
+    ``code_size``/``hidden`` "auto" size the network from the data: code max(2, D // 4) (at most 32) and
+    one hidden layer of h = max(8, D // 2) units (at most 64) for tables, h for even-numbered members and
+    2h for odd ones (members that differ in width disagree where seeds alone do not); code 64 and conv
+    channels (16, 32) for images.
     ``kind="conv1d"`` with ``window`` convolves along each window of the series instead of flattening it:
     the code is the tables' (window * D // 4, at least 2) and the channels are the images' (16, 32).
-    Training is short on purpose (``epochs=20``, no early stopping): an autoencoder trained to convergence
-    on contaminated data learns to rebuild its outliers too. ``autoencoder_params`` passes any other
+    Training is short on purpose (no early stopping): an autoencoder trained to convergence on
+    contaminated data learns to rebuild its outliers too. ``epochs="auto"`` trains each round of a table
+    detector for as many epochs as fit in 400 steps (2 to 20: the full 20 on small data, fewer passes
+    where there are many rows), and images and series models for 20. ``autoencoder_params`` passes any other
     ``AutoEncoder`` parameter (``beta``, ``noise``, ``loss``, ...). ``scoring`` is "reconstruction" or
     "elbo" (VAEs only); "auto" picks the ELBO for ``kind="vae"``. ``code_weight`` (1.0) weighs the code
     distance against the reconstruction error (0: no code distance), ``neighbor_weight`` (1.0) the mean
     distance to the ``neighbors`` (10) nearest training codes (0: none). ``refits`` (3) further ensembles
     are trained in turn, each without the ``trim`` (0.3) share of rows whose codes lie farthest from the
-    bulk (Mahalanobis distance, averaged over the members so far), for ``refit_epochs`` ("auto": twice
-    ``epochs``): with most outliers left out, longer training no longer teaches them to the members;
-    set ``refits=0`` when the training data is known to be clean (one ensemble, a quarter of the time).
+    bulk (Mahalanobis distance, averaged over the members so far), for ``refit_epochs`` ("auto": as many
+    as the first round); set ``refits=0`` when the training data is known to be clean (one ensemble, a
+    quarter of the time). ``label_weight`` (1.0) weighs, after ``fit(X, y)`` with known anomalies, the
+    distance of a sample's code to the nearest known anomaly's (nearer = more anomalous; 0: none).
     After ``fit``, ``rounds_`` lists each round's members, rows, epochs and mean final training losses.
     ``n_jobs`` sets torch's CPU threads for training and scoring, as ``AutoEncoder``'s does (None: chosen
     from each member's work per batch).
