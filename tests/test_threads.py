@@ -186,8 +186,20 @@ def test_autoencoder_refuses_a_bad_n_jobs_in_fit_not_in_init():
         ae.fit(TABLE)
 
 
-def test_detector_members_follow_its_n_jobs(training_threads, caller_threads):
+def test_detector_members_follow_its_n_jobs(training_threads, caller_threads, monkeypatch):
+    from aekit.training import ensemble
+
+    together: list[int] = []  # dense members train in one stack (ensemble.fit_together), not Trainer.fit
+    original = ensemble.fit_together
+    monkeypatch.setattr(
+        ensemble,
+        "fit_together",
+        lambda *a, **k: together.append(torch.get_num_threads()) or original(*a, **k),
+    )
     det = AnomalyDetector(n_estimators=1, refits=1, epochs=1, n_jobs=2, random_state=0).fit(TABLE)
+    assert together == [2, 2] and training_threads == []
+    conv = {"kind": "conv1d", "window": 8}  # members that train one by one, through Trainer.fit
+    AnomalyDetector(n_estimators=1, refits=1, epochs=1, n_jobs=2, random_state=0, **conv).fit(TABLE[:, 0])
     assert training_threads == [2, 2]
     assert torch.get_num_threads() == caller_threads
     with pytest.raises(ConfigError, match="n_jobs=0 is not a thread count"):

@@ -324,8 +324,11 @@ def training_summary(det, args: argparse.Namespace) -> list[str]:
     members = sum(r["members"] for r in rounds)
     lines = [f"as {members} autoencoders in {len(rounds)} round(s) of {rounds[0]['members']}"]
     for i, r in enumerate(rounds):
+        known = len(det.anomaly_codes_[0]) if getattr(det, "anomaly_codes_", []) else 0
         rows = (
             f"all {r['rows']} rows"
+            if i == 0 and not known
+            else f"{r['rows']} rows ({known} known anomalies left out)"
             if i == 0
             else f"{r['rows']} rows (refit: the {det.trim:.0%} farthest out left out)"
         )

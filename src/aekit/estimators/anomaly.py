@@ -38,17 +38,13 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from aekit import threads
-from aekit.data.scaling import DataSpec, check_array
-from aekit.device import resolve_device
-from aekit.errors import ConfigError, DataError, ModelFileError
+from aekit.data.scaling import check_array
+from aekit.errors import ConfigError, DataError
 from aekit.estimators.autoencoder import AutoEncoder
 from aekit.estimators.explain import element_baseline
 from aekit.estimators.members import train_round
 from aekit.estimators.windows import check_series, sliding_windows, spread_scores
 
-FORMAT = "aekit-detector"
-# 2: each member keeps reference codes for the neighbour distance; 3: and the codes of known anomalies
-FORMAT_VERSION = 3
 TABLE_SCALING = "standard"  # see docs/anomaly.md: robust scaling measured worse on the ODDS sets
 IMAGE_HIDDEN = (
     16,
@@ -313,7 +309,11 @@ class AnomalyDetector(BaseEstimator):
             return
         import sys
 
-        what = f"on all {n_rows} rows"
+        what = (
+            f"on all {n_rows} rows"
+            if n_train == n_rows
+            else f"on {n_train} of {n_rows} rows (known anomalies left out)"
+        )
         if round_ > 0:
             what = f"(refit) on {n_train} of {n_rows} rows, without the {self.trim:.0%} farthest out"
         print(
@@ -539,99 +539,21 @@ class AnomalyDetector(BaseEstimator):
         p = np.clip((scores - lo) / max(hi - lo, 1e-12), 0.0, 1.0)
         return np.column_stack([1.0 - p, p])
 
-    # -- files ---------------------------------------------------------------------------------------------
+    # -- files (detector_file.py) ----------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> None:
         """Write the fitted detector (every member, its score statistics and the threshold) to one file."""
-        import torch
-
-        from aekit import tensorfile
-        from aekit._version import __version__
-        from aekit.models import family_of
+        from aekit.estimators import detector_file
 
         check_is_fitted(self)
-        tensors: dict[str, torch.Tensor] = {"decision_scores": torch.from_numpy(self.decision_scores_)}
-        if getattr(self, "element_baseline_", None) is not None:
-            tensors["element_baseline"] = torch.from_numpy(np.ascontiguousarray(self.element_baseline_))
-        members = []
-        for k, (member, stats) in enumerate(zip(self.estimators_, self.stats_, strict=True)):
-            tensors.update({f"member{k}.{name}": t for name, t in member.model_.state_dict().items()})
-            tensors[f"reference{k}"] = torch.from_numpy(np.ascontiguousarray(self.references_[k], np.float32))
-            if getattr(self, "anomaly_codes_", []):
-                tensors[f"anomalies{k}"] = torch.from_numpy(np.ascontiguousarray(self.anomaly_codes_[k]))
-            members.append(
-                {
-                    "family": family_of(member.model_),
-                    "model_config": member.model_.config.to_dict(),
-                    "params": {k: v for k, v in member.get_params().items() if k != "run_dir"},
-                    "data": member.spec_.to_dict(),
-                    "history": member.history_,
-                    "stats": stats,
-                }
-            )
-        params = self.get_params()
-        if not isinstance(self.random_state, int | type(None)):
-            params["random_state"] = None  # a RandomState object cannot go into JSON
-        doc = {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "library_version": __version__,
-            "estimator": type(self).__name__,
-            "params": params,
-            "scoring": self.scoring_,
-            "sample_shape": list(self.sample_shape_),
-            "threshold": self.threshold_,
-            "members": members,
-        }
-        tensorfile.save(path, tensors, doc)
+        detector_file.write(self, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: str = "auto") -> AnomalyDetector:
         """Read a detector saved by ``save``; nothing in the file can run code, and its whole header is
-        checked (``_check_header``, each member's shapes against its weights) before a member is built."""
-        from aekit import tensorfile
+        checked (each member's shapes against its weights) before a member is built."""
+        from aekit.estimators import detector_file
 
-        networks, tensors, doc = tensorfile.load_networks(
-            path, "detector file", lambda doc, declared: _check_header(path, doc, declared)
-        )
-        try:
-            known = cls().get_params()
-            params = {k: v for k, v in doc["params"].items() if k in known}
-            if isinstance(params.get("hidden"), list):
-                params["hidden"] = tuple(params["hidden"])
-            det = cls(**params)
-            det.device_ = resolve_device(device)
-            det.scoring_ = doc["scoring"]
-            det.sample_shape_ = tuple(doc["sample_shape"])
-            det.n_features_in_ = int(np.prod(det.sample_shape_))
-            det.threshold_ = float(doc["threshold"])
-            det.decision_scores_ = tensors["decision_scores"].numpy()
-            # Files from before explanations have none: explain() then takes its baseline from the data.
-            baseline = tensors.get("element_baseline")
-            det.element_baseline_ = None if baseline is None else baseline.numpy()
-            det.labels_ = (det.decision_scores_ > det.threshold_).astype(np.int64)
-            det.estimators_, det.stats_, det._neighbor_index = [], [], []
-            # Version 1 files have no reference codes: their members score without the neighbour part.
-            det.references_ = [
-                tensors[f"reference{k}"].numpy() if f"reference{k}" in tensors else None
-                for k in range(len(doc["members"]))
-            ]
-            # Only detectors fitted with known anomalies (fit(X, y)) keep their codes.
-            det.anomaly_codes_ = [
-                tensors[f"anomalies{k}"].numpy()
-                for k in range(len(doc["members"]))
-                if f"anomalies{k}" in tensors
-            ]
-            for k, entry in enumerate(doc["members"]):
-                model = networks[f"member{k}."]
-                det.estimators_.append(_member(model.eval(), entry, det.device_))
-                det.stats_.append(entry["stats"])
-            det.history_ = det.estimators_[0].history_
-        except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as exc:
-            detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise ModelFileError(
-                f"{path} is a damaged detector file ({type(exc).__name__}: {detail})."
-            ) from None
-        return det
+        return detector_file.read(cls, path, device)
 
     # -- explanations (aekit.estimators.explain) ------------------------------------------------------------
     def explain(self, X: Any, top: int = 3, reference: Any = None):
@@ -663,97 +585,6 @@ class AnomalyDetector(BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = self.random_state is None
         return tags
-
-
-def _check_header(path, doc: dict[str, Any], declared: dict) -> dict[str, Callable]:
-    """Refuse a detector header that cannot be used; return each member's builder, by tensor prefix.
-
-    A KeyError, TypeError or ValueError here says the header is damaged (``tensorfile.load_networks``).
-    """
-    from aekit.data.scaling import SCALINGS
-    from aekit.io import check_autoencoder
-    from aekit.models import FAMILIES
-
-    if doc.get("format") != FORMAT:
-        held = doc.get("format") or doc.get("kind")
-        hint = (
-            " It is an autoencoder: train a detector with 'aekit train --task detect' or AnomalyDetector.fit."
-            if held == "aekit-model"
-            else ""
-        )
-        raise ModelFileError(f"{path} is not an aekit anomaly detector (it holds {held!r}).{hint}")
-    if not isinstance(doc.get("format_version"), int) or doc["format_version"] > FORMAT_VERSION:
-        raise ModelFileError(
-            f"{path} uses detector format {doc.get('format_version')}, newer than this aekit reads "
-            f"({FORMAT_VERSION}); upgrade aekit: pip install -U aekit."
-        )
-    choices = {
-        "kind": ("auto", *FAMILIES),
-        "scoring": ("auto", *SCORES),
-        "scaling": SCALINGS,
-    }
-    for name, allowed in choices.items():
-        if doc["params"].get(name, "auto") not in allowed:
-            raise ConfigError(
-                f"{name}={doc['params'][name]!r} is not one of {', '.join(map(repr, allowed))}."
-            )
-    if doc["scoring"] not in SCORES:
-        raise ConfigError(f"scoring={doc['scoring']!r} is not one of {', '.join(map(repr, SCORES))}.")
-    if not np.isfinite(float(doc["threshold"])) or len(declared["decision_scores"].shape) != 1:
-        raise ValueError("its threshold or training scores are damaged")
-    baseline = declared.get("element_baseline")
-    if baseline is not None and list(baseline.shape) != list(doc["sample_shape"]):
-        raise ValueError("its per-element baseline does not have the shape of its samples")
-    members = doc["members"]
-    if not isinstance(members, list) or not members:
-        raise ValueError("it lists no members")
-    builders = {}
-    for k, entry in enumerate(members):
-        builders[f"member{k}."] = check_autoencoder(entry)
-        if list(entry["data"]["sample_shape"]) != list(doc["sample_shape"]):
-            raise ValueError(f"member {k} was trained on samples of another shape than the detector's")
-        reference = declared.get(f"reference{k}")
-        code = entry["model_config"]["code_size"]
-        if reference is not None and (len(reference.shape) != 2 or reference.shape[1] != code):
-            raise ValueError(f"reference{k} is not a list of codes of size {code}")
-        _check_stats(entry["stats"], code, None if reference is None else reference.shape[0])
-        anomalies = declared.get(f"anomalies{k}")
-        if ("anomalies" in entry["stats"]) != (anomalies is not None):
-            raise ValueError(f"member {k}'s known anomalies and their statistics do not come together")
-        if anomalies is not None and (len(anomalies.shape) != 2 or anomalies.shape[1] != code):
-            raise ValueError(f"anomalies{k} is not a list of codes of size {code}")
-    return builders
-
-
-def _check_stats(stats: dict[str, Any], code: int, n_reference: int | None) -> None:
-    """A member's score statistics must have the shapes scoring reads from them."""
-    mean = np.asarray(stats["mean"], dtype=np.float64)
-    precision = np.asarray(stats["precision"], dtype=np.float64)
-    if mean.shape != (code,) or precision.shape != (code, code):
-        raise ValueError(f"its score statistics do not fit codes of size {code}")
-    parts = ["score", "distance", *(p for p in ("neighbors", "anomalies") if p in stats)]
-    if not all(np.isfinite([float(stats[p]["median"]), float(stats[p]["spread"])]).all() for p in parts):
-        raise ValueError("its score statistics are not finite numbers")
-    if "neighbors" in stats:
-        k = stats["neighbors"]["k"]
-        if n_reference is None or type(k) is not int or not 1 <= k < n_reference:
-            raise ValueError(f"its neighbour count {k!r} does not fit its reference codes")
-
-
-def _member(model, entry: dict[str, Any], device: str) -> AutoEncoder:
-    """A fitted AutoEncoder around a loaded member model (what AutoEncoder.load sets, from our header)."""
-    params = {k: v for k, v in entry["params"].items() if k in AutoEncoder().get_params()}
-    for key in ("hidden", "decoder_hidden"):
-        if params.get(key) is not None:
-            params[key] = tuple(params[key])
-    member = AutoEncoder(**params)
-    member.spec_ = DataSpec.from_dict(entry["data"])
-    member.history_ = list(entry.get("history", []))
-    member.device_ = device
-    member.model_ = model.to(device)
-    member.n_features_in_ = member.spec_.n_features
-    member._n_features_out = model.config.code_size
-    return member
 
 
 def _round_summary(members: list[AutoEncoder], n_train: int) -> dict[str, Any]:
