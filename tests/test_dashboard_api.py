@@ -493,7 +493,7 @@ def test_game_needs_an_image_autoencoder(client):
 
 def test_anomalies_panel_explains_a_detectors_flagged_examples(client):
     body = client.get("/api/models/detector/explanations?n=3").json()
-    assert body["kind"] == "image" and body["baseline"] == "batch" and body["n_flagged"] > 0
+    assert body["kind"] == "image" and body["baseline"] == "training" and body["n_flagged"] > 0
     scores = [item["score"] for item in body["items"]]
     assert len(scores) == min(3, body["n_flagged"]) and scores == sorted(scores, reverse=True)
     item = body["items"][0]
