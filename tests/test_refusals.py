@@ -191,6 +191,7 @@ def test_decompress_to_a_folder_writes_nothing_when_an_item_is_damaged(tmp_path,
     archive = tmp_path / "a.aez"
     images = [tmp_path / f"im{k}.png" for k in range(3)]
     assert main(["compress", "photo", *map(str, images), "-o", str(archive), "--quiet"]) == 0
+    capsys.readouterr()  # compress warned that noise is unlike the codec's photos: not this test's line
     with ArchiveReader(archive) as reader:
         second = reader._offsets[1]
     data = bytearray(archive.read_bytes())

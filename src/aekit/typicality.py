@@ -81,21 +81,30 @@ def summary(result: Typicality, what: str = "inputs") -> str:
 
 
 def describe(
-    n: int, rows: list[int], by: dict[str, int], top: float, what: str = "inputs", limit: float = LIMIT
+    n: int,
+    rows: list[int],
+    by: dict[str, int],
+    top: float,
+    what: str = "inputs",
+    limit: float = LIMIT,
+    labels: list[str] | None = None,
 ) -> str:
     """``summary``'s line from its parts: ``n`` inputs, the ``rows`` that are atypical, how many are so
-    in each statistic (``by``), and the highest percentile (``top``)."""
+    in each statistic (``by``), and the highest percentile (``top``). ``labels`` (e.g. the atypical
+    images' file names, one per row) are listed instead of the row numbers."""
     if not rows:
         return (
             f"typicality: all {n} {what} are as typical as {limit:g}% of the training data or more "
             f"(highest percentile {top:.1f})"
         )
-    listed = ", ".join(map(str, rows[:SHOWN_ROWS])) + (", ..." if len(rows) > SHOWN_ROWS else "")
+    shown = rows if labels is None else labels
+    listed = ", ".join(map(str, shown[:SHOWN_ROWS])) + (", ..." if len(rows) > SHOWN_ROWS else "")
     where = ", ".join(f"{count} by {name}" for name, count in by.items() if count)
     one = len(rows) == 1
     return (
         f"typicality: {len(rows)} of {n} {what} {'is' if one else 'are'} less typical than {limit:g}% of "
-        f"the training data (row{'' if one else 's'} {listed}; {where}): the model's outputs for "
+        f"the training data ({'' if labels is not None else 'row ' if one else 'rows '}{listed}; {where}): "
+        "the model's outputs for "
         f"{'it' if one else 'them'} are unreliable"
     )
 

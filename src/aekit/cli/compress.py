@@ -23,11 +23,16 @@ from aekit.cli.common import (
     positive_float,
     positive_int,
 )
+from aekit.cli.typicality import Watch, add_strict_option
 from aekit.errors import DataError, ModelFileError
 
 VERBS = ("compress", "decompress")
 STACK_SUFFIXES = (".npy",)
 STACK_CHUNK_BYTES = 16 << 20  # an .npy stack is read this much at a time
+STRICT_HELP = (
+    "refuse images less typical than 99.9%% of the codec's training images (by the bits per pixel its "
+    "entropy model gives them): exit status 2 and no archive, instead of a warning"
+)
 
 
 def add_parser(subparsers) -> None:
@@ -58,6 +63,7 @@ def add_parser(subparsers) -> None:
         help="spend STEPS gradient steps per image improving its latent for the decoder (e.g. 50): smaller "
         "or better files from the same model and format, encoding ~100x slower; lossy qualities only",
     )
+    add_strict_option(p, STRICT_HELP)
     p.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     add_threads_option(p)  # for --refine: the coding passes run on one thread whatever it says
 
@@ -113,14 +119,18 @@ def _compress(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     bar = _progress("compressing", len(inputs), enabled=not args.quiet and len(inputs) > 1)
     raw = 0
+    watch = Watch(codec, args.model, args.strict, what="images")
 
     def images():
         nonlocal raw
-        for image in inputs.images():
+        for k, image in enumerate(inputs.images()):
             raw += image.nbytes
+            if watch.stored:
+                _tally(codec, image, inputs.label(k), watch)
             yield image
             if bar is not None:
                 bar.advance(bar.task_ids[0])
+        watch.refuse()  # --strict: before the archive is closed, so none is written
 
     try:
         size = _with_labels(
@@ -140,7 +150,17 @@ def _compress(args: argparse.Namespace) -> int:
             f"compressed {len(inputs)} image(s) ({raw} bytes of pixels) into {out}: {size} bytes{ratio}, "
             f"{mode}, in {time.perf_counter() - started:.1f} s"
         )
+    watch.report()
     return 0
+
+
+def _tally(codec, image, label: str, watch: Watch) -> None:
+    """One image's typicality (one pass of the codec's analysis transform) into ``watch``."""
+    try:
+        typical = codec.typicality([image])  # a list: an RGB image is never taken for a stack of rows
+    except DataError as exc:
+        raise DataError(f"{label}: {exc}") from None
+    watch.add(typical, [label])
 
 
 def _with_labels(action, inputs: _Files | _Stack) -> Any:

@@ -175,6 +175,7 @@ def _info(args: argparse.Namespace) -> int:
         raise ModelFileError(f"{args.model} has a damaged header ({type(exc).__name__}: {exc}).") from None
     if networks is not None:
         report["networks"] = networks
+    report["typicality"] = _stored_typicality(doc.get("typicality"))
     ordered = doc.get("ordered")
     if isinstance(ordered, dict):  # AutoEncoder.load checks it in full; here it is only shown
         report["ordered"] = {"code_size": ordered.get("code_size"), "trained": settings.get("code_size")}
@@ -211,6 +212,7 @@ def _info(args: argparse.Namespace) -> int:
         f"written by aekit {report['library_version']}, model format "
         f"{report['format_version']} (this is aekit {__version__})",
     )
+    table.add_row("typicality", _typicality_text(report["typicality"]))
     stopped = history and stopped_early(history, params.get("patience"))
     table.add_row("epochs trained", f"{len(history)}" + (" (stopped early)" if stopped else ""))
     if history:
@@ -220,6 +222,33 @@ def _info(args: argparse.Namespace) -> int:
         )
     console().print(table)
     return 0
+
+
+def _stored_typicality(entry: Any) -> dict[str, Any] | None:
+    """What an autoencoder file's typicality entry holds, only shown (AutoEncoder.load checks it in
+    full): None when the file predates typicality."""
+    if entry is None:
+        return None
+    if not isinstance(entry, dict) or not isinstance(entry.get("quantiles"), dict):
+        return {"statistics": [], "rows": None, "damaged": True}
+    return _typicality_report(entry)
+
+
+def _typicality_report(entry: dict[str, Any]) -> dict[str, Any]:
+    return {"statistics": sorted(entry["quantiles"]), "rows": entry.get("rows")}
+
+
+def _typicality_text(report: dict[str, Any] | None) -> str:
+    if report is None:
+        from aekit.typicality import NOT_STORED
+
+        return NOT_STORED.replace("no typicality stored", "none stored", 1)
+    if report.get("damaged"):
+        return "damaged entry: loading the model says what is wrong"
+    return (
+        f"stored: the training distribution of {', '.join(report['statistics'])} over {report['rows']} "
+        "training samples; inputs less typical than 99.9% of them are warned about (--strict refuses them)"
+    )
 
 
 def _call(entry: dict[str, Any]) -> str:
@@ -430,6 +459,9 @@ def _other_info(args: argparse.Namespace, doc: dict[str, Any]) -> int:
         del report["epochs_trained"]
     if hasattr(est, "fingerprint_"):  # a codec: archives record it, and decompress checks it
         report["fingerprint"] = est.fingerprint_.hex()
+    if hasattr(est, "typicality_"):  # restorers and codecs; loading has checked the entry
+        reference = est.typicality_
+        report["typicality"] = None if reference is None else _typicality_report(reference.to_dict())
     if args.json:
         print(json.dumps(report))
         return 0
@@ -446,5 +478,7 @@ def _other_info(args: argparse.Namespace, doc: dict[str, Any]) -> int:
         table.add_row("epochs trained", str(report["epochs_trained"]))
     if "fingerprint" in report:
         table.add_row("fingerprint", report["fingerprint"])
+    if "typicality" in report:
+        table.add_row("typicality", _typicality_text(report["typicality"]))
     console().print(table)
     return 0

@@ -19,9 +19,15 @@ from aekit.cli.common import (
     positive_int,
     training_split,
 )
+from aekit.cli.typicality import Watch, add_strict_option
 from aekit.errors import DataError
 
 VERBS = ("restore",)
+STRICT_HELP = (
+    "refuse images less typical than 99.9%% of the model's training images (by what its network makes "
+    "of them): exit status 2 and nothing written, instead of a warning; every image is checked before "
+    "any is written"
+)
 
 
 def add_parser(subparsers) -> None:
@@ -73,6 +79,7 @@ def add_parser(subparsers) -> None:
         "(default: estimated from each image)",
     )
     add_device_option(p)
+    add_strict_option(p, STRICT_HELP)
     p.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
 
 
@@ -119,11 +126,30 @@ def run(args: argparse.Namespace) -> int:
                 else f"is a {restorer.task} model"
             )
         )
-    done = _restore_all(restorer, jobs, masks, args.tile, quiet=args.quiet, sigma=sigma)
+    watch = Watch(restorer, args.model, args.strict, what="images")
+    if args.strict:  # every image before any is written: a refusal leaves nothing behind
+        _check_typical(restorer, jobs, masks, args.tile, sigma, watch)
+    watching = watch if watch.stored and not args.strict else None
+    done = _restore_all(restorer, jobs, masks, args.tile, quiet=args.quiet, sigma=sigma, watch=watching)
     if not args.quiet:
         where = out if len(jobs) == 1 else f"{out}/ ({len(jobs)} images)"
         print(f"{restorer.task}: wrote {where} in {done:.1f} s")
+    watch.report()
     return 0
+
+
+def _check_typical(restorer, jobs: list[tuple[Path, Path]], masks, tile: int, sigma, watch: Watch) -> None:
+    """--strict: each image's typicality (the network's encoder only), refusing if any is atypical."""
+    from aekit.data.images import read_image
+
+    for src, _ in jobs:
+        _refuse_alpha(src)
+        try:
+            typical = restorer.typicality(read_image(src), mask=masks(src), sigma=sigma, tile=tile)
+        except DataError as exc:
+            raise DataError(f"{src}: {exc}") from None
+        watch.add(typical, [src.name])
+    watch.refuse()
 
 
 def _load(model: str, scale: int | None, device: str):
@@ -186,8 +212,15 @@ def _mask_in(folder: Path, image: Path) -> Path:
 
 
 def _restore_all(
-    restorer, jobs: list[tuple[Path, Path]], masks, tile: int, quiet: bool, sigma: float | None = None
+    restorer,
+    jobs: list[tuple[Path, Path]],
+    masks,
+    tile: int,
+    quiet: bool,
+    sigma: float | None = None,
+    watch: Watch | None = None,
 ) -> float:
+    """Restore and write each image; with ``watch``, tally each one's typicality from the same pass."""
     import time
 
     from aekit.data.images import read_image, write_image
@@ -199,9 +232,14 @@ def _restore_all(
             _refuse_alpha(src)
             image = read_image(src)
             try:
-                restored = restorer.restore(image, mask=masks(src), tile=tile, sigma=sigma)
+                restored = restorer.restore(
+                    image, mask=masks(src), tile=tile, sigma=sigma, return_typicality=watch is not None
+                )
             except DataError as exc:  # name the file: "image 0" means nothing in a folder of hundreds
                 raise DataError(f"{src}: {exc}") from None
+            if watch is not None:
+                restored, typical = restored
+                watch.add(typical, [src.name])
             write_image(dst, restored)
             if bar is not None:
                 bar.advance(bar.task_ids[0])

@@ -17,7 +17,7 @@ import math
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -28,6 +28,7 @@ from torch import Tensor
 
 from aekit import threads
 from aekit.codec import limits
+from aekit.codec import typicality as codec_typicality
 from aekit.codec.coding import alphabet_bits, least_payload
 from aekit.codec.container import ArchiveReader, ArchiveWriter, Item
 from aekit.codec.network import DEFAULT_LAMBDAS, CodecNet, CodecNetConfig
@@ -36,7 +37,11 @@ from aekit.codec.pixels import bin_edges
 from aekit.codec.training import estimate_bits, train_codec
 from aekit.device import resolve_device
 from aekit.errors import ConfigError, DataError, ModelFileError
+from aekit.typicality import HEADER_KEY
 from aekit.validation import image_list, seed_of
+
+if TYPE_CHECKING:
+    from aekit.typicality import Typicality
 
 FORMAT = "aekit-codec"
 FORMAT_VERSION = 1
@@ -167,7 +172,49 @@ class ImageCodec(BaseEstimator):
         net.to("cpu").eval()
         sample = data if isinstance(data, Tensor) else data(torch.Generator().manual_seed(seed))
         self._adopt(net, sample[:256])
+        self._measure_typicality(pictures, seed)
         return self
+
+    # -- typicality -----------------------------------------------------------------------------------------
+    def typicality(self, images: Any) -> Typicality:
+        """How typical each image (as ``compress`` takes them) is of the training images
+        (``aekit.typicality``, ``aekit.codec.typicality``): its percentile among the training images' bits
+        per pixel at the finest level ("rate"); ``.atypical`` marks those above 99.9. Never warns:
+        ``aekit.typicality.check(result)`` does. A file that predates typicality raises NoTypicalityError
+        (``fit_typicality`` adds it)."""
+        self._typicality_reference()
+        rates = [
+            codec_typicality.rate(
+                self.net_,
+                codec_typicality.tensor(self._check_image(_as_uint8(im, f"image {i}"), f"image {i}")),
+                self.typicality_level_,
+            )
+            for i, im in enumerate(self._batch(images))
+        ]
+        return self.typicality_.percentiles({"rate": np.asarray(rates)})
+
+    def fit_typicality(self, images: Any) -> ImageCodec:
+        """Measure the training distribution of typicality again on ``images`` (the 8-bit training images;
+        up to 256 of them, chosen with random_state), leaving the network as it is: for a codec whose file
+        predates typicality. Returns self; ``save`` then stores it."""
+        check_is_fitted(self)
+        pictures = [
+            self._check_image(_as_uint8(im, f"image {i}"), f"image {i}")
+            for i, im in enumerate(self._batch(images))
+        ]
+        self._measure_typicality(pictures, seed_of(self.random_state))
+        return self
+
+    def _measure_typicality(self, pictures: list[np.ndarray], seed: int) -> None:
+        self.typicality_, self.typicality_level_ = codec_typicality.measure(self.net_, pictures, seed)
+
+    def _typicality_reference(self):
+        from aekit.typicality import not_stored
+
+        check_is_fitted(self)
+        if getattr(self, "typicality_", None) is None:
+            raise not_stored(f"this {type(self).__name__}")
+        return self.typicality_
 
     def _config(self, channels: int, histogram: tuple[float, ...] | None = None) -> CodecNetConfig:
         config = CodecNetConfig(
@@ -550,6 +597,8 @@ class ImageCodec(BaseEstimator):
             "weights": weights,
             "history": getattr(self, "history_", []),
         }
+        if getattr(self, "typicality_", None) is not None:  # None: loaded from a file that predates it
+            doc[HEADER_KEY] = codec_typicality.header(self.typicality_, self.typicality_level_)
         tensorfile.save(path, tensors, doc)
 
     @classmethod
@@ -558,8 +607,9 @@ class ImageCodec(BaseEstimator):
         (the network's shapes against the weights included) before the network is built.
 
         ``name`` is what archives made with it record as the codec (default: the file's absolute path).
+        A file that predates typicality loads with ``typicality_`` None.
         """
-        from aekit import tensorfile
+        from aekit import tensorfile, typicality
 
         networks, _, doc = tensorfile.load_networks(
             path, "codec file", lambda doc, declared: {"": _check_header(path, doc, declared)}
@@ -580,6 +630,9 @@ class ImageCodec(BaseEstimator):
         est.qualities_ = config.quality_table()
         est.fingerprint_ = fingerprint(net)
         est._name = str(Path(path).resolve()) if name is None else name
+        est.typicality_, est.typicality_level_ = typicality.from_header(
+            doc, path, lambda entry: codec_typicality.read(entry, config.levels)
+        ) or (None, None)
         return est
 
 

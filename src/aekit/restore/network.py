@@ -161,6 +161,20 @@ class RestorationUNet(nn.Module):
             return x[:, :1].expand(-1, c.out_channels, -1, -1)  # (B, C_out, H, W)
         return x[:, : c.out_channels]  # (B, C_out, H, W)
 
+    def deepest(self, x: Tensor) -> Tensor:
+        """The deepest encoder activations (B, W * 2^depth, H / (u 2^depth), W / (u 2^depth)) of an input
+        (B, C_in, H, W): what the network makes of it, for typicality (``aekit.restore.typicality``)."""
+        c = self.config
+        h = F.pixel_unshuffle(x, c.unshuffle) if c.unshuffle > 1 else x  # (B, C_in * u^2, H / u, W / u)
+        h = self.enc[0](self.head(h))  # (B, W, H / u, W / u)
+        for down, enc in zip(self.down, self.enc[1:], strict=True):
+            h = enc(down(h))  # (B, W * 2^i, H / (u 2^i), W / (u 2^i))
+        return h
+
+    @property
+    def deepest_width(self) -> int:
+        return self.config.width * 2**self.config.depth
+
     def forward(self, x: Tensor) -> RestoredOutput:
         c = self.config
         h = F.pixel_unshuffle(x, c.unshuffle) if c.unshuffle > 1 else x  # (B, C_in * u^2, H / u, W / u)

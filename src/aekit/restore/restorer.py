@@ -13,7 +13,7 @@ import dataclasses
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -25,6 +25,7 @@ from torch import Tensor
 from aekit import threads
 from aekit.device import resolve_device
 from aekit.errors import ConfigError, DataError, ModelFileError
+from aekit.restore import typicality as restore_typicality
 from aekit.restore.builtin import RESTORERS, builtin_for, builtin_names, is_builtin
 from aekit.restore.network import RestorationNetConfig, RestorationUNet, luma
 from aekit.restore.tasks import (
@@ -39,6 +40,9 @@ from aekit.restore.tasks import (
     training_input,
 )
 from aekit.validation import image_list, seed_of
+
+if TYPE_CHECKING:
+    from aekit.typicality import Typicality
 
 LOSSES = ("mse", "l1")
 WEIGHT_DTYPES = {"float32": torch.float32, "float16": torch.float16}
@@ -194,6 +198,7 @@ class ImageRestorer(BaseEstimator):
         self.fine_tuned_from_ = None if start is None else str(self.init)
         self.psnr_ = self._psnr_gain(val if n_val else train[:PSNR_CROPS], seed)
         self.psnr_["split"] = "validation" if n_val else "training"
+        self._measure_typicality(pictures, seed)
         return self
 
     @torch.no_grad()
@@ -216,6 +221,49 @@ class ImageRestorer(BaseEstimator):
             "input_is": self.task_.baseline,
             "crops": len(clean),
         }
+
+    # -- typicality -----------------------------------------------------------------------------------------
+    def typicality(
+        self, images: Any, mask: Any = None, sigma: float | None = None, tile: int = 256
+    ) -> Typicality:
+        """How typical each image (as ``restore`` takes them, with their ``mask`` and ``sigma``) is of the
+        training images (``aekit.typicality``, ``aekit.restore.typicality``): its percentile among the
+        training images' feature distances ("features"); ``.atypical`` marks those above 99.9. Never
+        warns: ``aekit.typicality.check(result)`` does. A file that predates typicality raises
+        NoTypicalityError (``fit_typicality`` adds it)."""
+        self._typicality_reference()
+        features = [
+            restore_typicality.pooled(self.model_, self._model_input(im, m, i, level)[2], tile)
+            for i, (im, m, level) in enumerate(self._each(images, mask, sigma)[0])
+        ]
+        return self._typical(features)
+
+    def fit_typicality(self, images: Any) -> ImageRestorer:
+        """Measure the training distribution of typicality again on ``images`` (the clean training images;
+        up to 256 of them, chosen with random_state), leaving the weights as they are: for a restorer whose
+        file predates typicality. Returns self; ``save`` then stores it."""
+        check_is_fitted(self)
+        pictures = [_to_float(im, f"image {i}") for i, im in enumerate(image_list(images))]
+        pictures, _ = _as_start_takes(pictures, _common_channels(pictures), self)
+        self._measure_typicality(pictures, seed_of(self.random_state))
+        return self
+
+    def _measure_typicality(self, pictures: list[np.ndarray], seed: int) -> None:
+        self.typicality_, self.feature_gaussian_ = restore_typicality.measure(
+            self.model_, self.task_, self.settings_, pictures, seed
+        )
+
+    def _typicality_reference(self):
+        from aekit.typicality import not_stored
+
+        check_is_fitted(self)
+        if getattr(self, "typicality_", None) is None:
+            raise not_stored(f"this {type(self).__name__}")
+        return self.typicality_
+
+    def _typical(self, features: list[np.ndarray]) -> Typicality:
+        distances = self.feature_gaussian_.distance(np.stack(features))  # (N,)
+        return self.typicality_.percentiles({"features": distances})
 
     def training_pair(self, clean: Tensor) -> tuple[Tensor, Tensor]:
         """(network input, target) from a clean batch (B, C, H, W): the task's degradation, on the fly."""
@@ -326,7 +374,14 @@ class ImageRestorer(BaseEstimator):
         return out
 
     # -- restoring ------------------------------------------------------------------------------------------
-    def restore(self, images: Any, mask: Any = None, tile: int = 256, sigma: float | None = None) -> Any:
+    def restore(
+        self,
+        images: Any,
+        mask: Any = None,
+        tile: int = 256,
+        sigma: float | None = None,
+        return_typicality: bool = False,
+    ) -> Any:
         """Restore one image (H, W[, 3]), a batch (N, H, W[, 3]) or a list of images of any sizes.
 
         Returns the same layout and dtype: uint8 in, uint8 out; float in [0, 1] in, float32 out. An
@@ -335,7 +390,27 @@ class ImageRestorer(BaseEstimator):
         memory: larger images run as overlapping tiles of about this side, blended without seams.
         ``sigma`` (blind denoise models only): the noise level when it is known, on the [0, 1] scale
         (25/255 for sigma 25); left out, each image's level is estimated from the image itself.
+        ``return_typicality=True`` returns (restored, ``typicality(images)``), each image prepared once.
         """
+        if return_typicality:
+            self._typicality_reference()
+        jobs, single = self._each(images, mask, sigma)
+        features: list[np.ndarray] = []
+        out = [
+            self._restore_one(im, m, tile, i, level, features if return_typicality else None)
+            for i, (im, m, level) in enumerate(jobs)
+        ]
+        if single:
+            result = out[0]
+        elif isinstance(images, np.ndarray):
+            result = np.stack(out)
+        else:
+            result = out
+        return (result, self._typical(features)) if return_typicality else result
+
+    def _each(self, images: Any, mask: Any, sigma: float | None) -> tuple[list[tuple], bool]:
+        """[(image, its mask, the noise level)] of what ``restore`` takes, checked; and whether it was one
+        image rather than a batch."""
         check_is_fitted(self)
         if self.task_ is not TASKS[self.task]:  # set_params after fit would make restore lie
             raise ConfigError("the task changed after fitting; fit again or load the model file anew.")
@@ -343,15 +418,7 @@ class ImageRestorer(BaseEstimator):
         single = _is_single(images, self.channels_, self.task)
         batch = [images] if single else image_list(images)
         masks = _masks_for(mask, len(batch), self.task)
-        out = [
-            self._restore_one(im, m, tile, i, level)
-            for i, (im, m) in enumerate(zip(batch, masks, strict=True))
-        ]
-        if single:
-            return out[0]
-        if isinstance(images, np.ndarray):
-            return np.stack(out)
-        return out
+        return [(im, m, level) for im, m in zip(batch, masks, strict=True)], single
 
     def _check_sigma(self, sigma: float | None) -> Tensor | None:
         if sigma is None:
@@ -367,7 +434,10 @@ class ImageRestorer(BaseEstimator):
             )
         return torch.tensor([float(sigma)])
 
-    def _restore_one(self, image: Any, mask: Any, tile: int, index: int, sigma: Tensor | None) -> np.ndarray:
+    def _model_input(
+        self, image: Any, mask: Any, index: int, sigma: Tensor | None
+    ) -> tuple[np.ndarray, bool, Tensor]:
+        """(the image as an array, whether it is a gray photo for an RGB model, the network's input)."""
         arr = np.asarray(image)
         x = _to_float(arr, f"image {index}")  # (H, W, C)
         x = torch.from_numpy(x.transpose(2, 0, 1).copy())[None].to(self.device_)  # (1, C, H, W)
@@ -376,7 +446,21 @@ class ImageRestorer(BaseEstimator):
             x = x.expand(-1, 3, -1, -1)
         x = self._check_channels(x, index)
         obs = Observed(x, self._mask_tensor(mask, x, index), sigma)
-        model_input = self.task_.prepare(obs, self.settings_)  # (1, C_in, H', W')
+        return arr, gray_in, self.task_.prepare(obs, self.settings_)  # (1, C_in, H', W')
+
+    def _restore_one(
+        self,
+        image: Any,
+        mask: Any,
+        tile: int,
+        index: int,
+        sigma: Tensor | None,
+        features: list[np.ndarray] | None = None,
+    ) -> np.ndarray:
+        """One image restored; with ``features``, the image's typicality features are appended to it."""
+        arr, gray_in, model_input = self._model_input(image, mask, index, sigma)
+        if features is not None:
+            features.append(restore_typicality.pooled(self.model_, model_input, tile))
         pixels = min(model_input.shape[-2], tile) * min(model_input.shape[-1], tile)  # run_tiled's pieces
         with threads.for_work(lambda: pixels * _macs_per_pixel(self.model_), None, self.device_):
             y = run_tiled(self.model_, model_input, tile)[0].clamp(0, 1)  # (C, H', W')
@@ -440,8 +524,16 @@ class ImageRestorer(BaseEstimator):
                 "restore": {"task": self.task, "settings": dataclasses.asdict(self.settings_)},
                 "channels": self.channels_,
                 "history": self.history_,
+                **self._typicality_header(),
             },
         )
+
+    def _typicality_header(self) -> dict[str, Any]:
+        from aekit.typicality import HEADER_KEY
+
+        if getattr(self, "typicality_", None) is None:  # loaded from a file that predates it
+            return {}
+        return {HEADER_KEY: restore_typicality.header(self.typicality_, self.feature_gaussian_)}
 
     @classmethod
     def pretrained(cls, name: str, scale: int | None = None, device: str = "auto") -> ImageRestorer:
@@ -452,7 +544,9 @@ class ImageRestorer(BaseEstimator):
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: str = "auto") -> ImageRestorer:
-        """Read a restorer saved by ``save``; nothing in the file can run code."""
+        """Read a restorer saved by ``save``; nothing in the file can run code. A file that predates
+        typicality loads with ``typicality_`` None; a damaged typicality entry is one ModelFileError."""
+        from aekit import typicality
         from aekit.io import load_model
 
         model, doc = load_model(path, kind="restorer")
@@ -467,6 +561,9 @@ class ImageRestorer(BaseEstimator):
             raise ModelFileError(f"{path} has a damaged header ({type(exc).__name__}: {exc}).") from None
         est.device_ = resolve_device(device)
         est.model_ = model.to(est.device_)
+        est.typicality_, est.feature_gaussian_ = typicality.from_header(
+            doc, path, lambda entry: restore_typicality.read(entry, restore_typicality.size(model))
+        ) or (None, None)
         return est
 
 
