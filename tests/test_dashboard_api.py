@@ -537,6 +537,14 @@ def test_compress_against_jpeg_and_webp(client):
         data={"model": "photo", "quality": "8"},
     ).json()
     assert grey["ours"]["quality"] == 8 and grey["width"] == 32
+    # the built-in codec stores its training photos' rates: each upload gets its percentile
+    t = body["typicality"]
+    assert t["stored"] and t["limit"] == 99.9 and 0 <= t["sample"]["percentile"] <= 100
+    noise = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    flagged = client.post(
+        "/api/apply/compress", files={"file": ("n.png", png(noise), "image/png")}, data={"quality": "3"}
+    ).json()["typicality"]["sample"]
+    assert flagged["atypical"] and flagged["percentile"] > 99.9
 
 
 def test_pillow_baseline_picks_the_nearest_size():
@@ -559,6 +567,7 @@ def test_restore_an_upload(client):
     out = picture(body["output"])
     assert out.shape == (24, 24, 3) and body["width"] == 24 and body["height"] == 24
     np.testing.assert_array_equal(picture(body["input"]), image)
+    assert body["typicality"]["stored"] and 0 <= body["typicality"]["sample"]["percentile"] <= 100
 
 
 @pytest.mark.parametrize(

@@ -339,7 +339,7 @@ def test_applications_compress_compares_with_jpeg_and_webp(page):
     page.click("#apply-run")
     page.wait_for_selector("#apply-result .result-card:nth-child(3)")
     text = page.text_content("#apply-result")
-    for word in ("aekit codec", "JPEG", "WebP", "bytes", "PSNR"):
+    for word in ("aekit codec", "JPEG", "WebP", "bytes", "PSNR", "Typicality"):
         assert word in text, text
     assert page.is_hidden("#apply-error")
     assert page.console.errors == []

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, UploadFile
 
-from aekit.dashboard import compression, images
+from aekit.dashboard import compression, images, typicality
 from aekit.dashboard.deps import WorkspaceDep
 from aekit.dashboard.errors import TooLarge
 from aekit.errors import ConfigError
@@ -39,6 +39,7 @@ def restore(
         "output": images.data_url(out),
         "width": int(out.shape[1]),
         "height": int(out.shape[0]),
+        "typicality": typicality.image_report(restorer, image),
     }
 
 
@@ -63,4 +64,5 @@ def compress(
         **{name: compression.pillow_nearest(name, image, ours["bytes"]) for name in compression.FORMATS},
         "width": int(image.shape[1]),
         "height": int(image.shape[0]),
+        "typicality": typicality.image_report(codec, image),
     }

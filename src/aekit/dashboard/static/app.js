@@ -1129,7 +1129,19 @@ function showRestore(data) {
   $("apply-result").replaceChildren(
     card("input", data.input, [el("span", { text: `${data.width} × ${data.height}` })]),
     card("restored", data.output, [el("span", { text: "model output" })], "ours"),
+    imageTypicality(data.typicality),
   );
+}
+
+// One uploaded image's typicality for a restorer or codec: a warning when the model never saw its like.
+function imageTypicality(info) {
+  const sample = info && info.sample;
+  const box = el("p", { id: "apply-typicality", class: `typicality${sample && sample.atypical ? " warn" : ""}` });
+  if (!info) return box;
+  if (!sample) box.textContent = `Typicality unknown: ${info.note}.`;
+  else if (sample.atypical) box.textContent = `⚠ Less typical than ${info.limit}% of the model's training images (${typicalityText(sample)}): its output for this image is unreliable.`;
+  else box.textContent = `Typicality: ${Number(sample.percentile).toFixed(1)}th percentile of the model's training images.`;
+  return box;
 }
 
 function showCompress(data, ours) {
@@ -1139,7 +1151,7 @@ function showCompress(data, ours) {
     r.image,
     [el("strong", { text: `${r.bytes.toLocaleString()} bytes` }), el("br"), el("span", { text: `PSNR ${fmt(r.psnr, 4)} dB` })],
     key === "ours" ? "ours" : key,
-  )));
+  )), imageTypicality(data.typicality));
 }
 
 // ---------------------------------------------------------------- start
