@@ -294,7 +294,9 @@ class AnomalyDetector(BaseEstimator):
         total /= len(self.estimators_)
         # Each element's typical error, for explain(): over (a sample of) the last round's training rows.
         typical = (
-            train if len(train) <= BASELINE_ROWS else np.random.default_rng(seed).choice(train, BASELINE_ROWS)
+            train
+            if len(train) <= BASELINE_ROWS
+            else np.random.default_rng(seed).choice(train, BASELINE_ROWS, replace=False)
         )
         self.element_baseline_ = element_baseline(self, rows[np.sort(typical)])
         self.decision_scores_ = (
