@@ -193,6 +193,26 @@ def test_cli_explains_flagged_rows_of_a_table(table, capsys, tmp_path):
     assert "top column most often: c" in out and "s.explain.csv" in out
 
 
+def test_cli_explains_with_a_detector_file_from_before_the_stored_baseline(table, capsys, tmp_path):
+    """Such a file has no element_baseline: the typical errors come from a sample of the data instead."""
+    det, frame, bad, cols = table
+    stored = det.element_baseline_
+    det.element_baseline_ = None  # save leaves the tensor out, as files written before it did
+    try:
+        det.save(tmp_path / "old.aek")
+    finally:
+        det.element_baseline_ = stored
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    code, out, err = run(
+        capsys, "detect", tmp_path / "old.aek", tmp_path / "data.csv", "-o", tmp_path / "s.csv", "--explain"
+    )
+    assert code == 0, err
+    truth = dict(zip(bad.tolist(), cols.tolist(), strict=True))
+    rows = _csv(tmp_path / "s.explain.csv")
+    hits = [r["column_1"] == COLUMNS[truth[int(r["row"])]] for r in rows if int(r["row"]) in truth]
+    assert len(hits) >= 5 and np.mean(hits) >= 0.7
+
+
 def test_cli_writes_heatmaps_of_flagged_images(digits, capsys, tmp_path):
     det, test = digits
     det.save(tmp_path / "d.aek")

@@ -187,6 +187,20 @@ def test_codec_settings_and_detector_scoring_are_checked(files, tmp_path, capsys
     info_refuses(capsys, detector, "scoring='evil'")
 
 
+def test_a_detectors_baseline_and_known_anomalies_must_fit_its_header(files, tmp_path):
+    baseline = forge(files["detector"], tmp_path / "b.aek", tensors={"element_baseline": torch.zeros(5)})
+    refused("detector", baseline, "per-element baseline does not have the shape of its samples")
+    # known anomalies' codes without the statistics that score them (or of the wrong width)
+    lonely = forge(files["detector"], tmp_path / "a.aek", tensors={"anomalies0": torch.zeros(3, 2)})
+    refused("detector", lonely, "known anomalies and their statistics do not come together")
+
+    def with_stats(doc):
+        doc["members"][0]["stats"]["anomalies"] = {"median": 0.0, "spread": 1.0, "log": True}
+
+    wide = forge(files["detector"], tmp_path / "w.aek", with_stats, tensors={"anomalies0": torch.zeros(3, 5)})
+    refused("detector", wide, "anomalies0 is not a list of codes of size 2")
+
+
 SHAPES = {  # one weight replaced by one of another shape: the file declares it, the settings disagree
     "model": ("encoder.net.1.weight", "encoder.net.1.weight is (4, 6) by the settings, (5, 6) in the file"),
     "detector": ("member0.encoder.net.1.weight", "member0.encoder.net.1.weight is (4, 6) by the settings"),

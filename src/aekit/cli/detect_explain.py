@@ -7,8 +7,9 @@ with, per flagged time step, its error and top columns. Each is written beside t
 unless ``--explain-out`` says where, and a short summary goes to stdout.
 
 The scores stream through in chunks as always; the flagged samples are then read again and explained,
-with each element's typical error taken from a sample of at most ``REFERENCE_ROWS`` rows of the data
-(see aekit/estimators/explain.py), so memory stays bounded by the flagged samples.
+with each element's typical error the one the detector stored at fit (or, for a detector file from
+before that, from a sample of at most ``REFERENCE_ROWS`` rows of the data; see
+aekit/estimators/explain.py), so memory stays bounded by the flagged samples.
 """
 
 from __future__ import annotations
@@ -108,10 +109,13 @@ def write(det: Any, source: Any, scores: np.ndarray | None, path: Path, args: ar
     WRITERS[kind_of(det)](det, source, scores, path, args)
 
 
-def _reference(source: Any) -> np.ndarray:
-    """At most REFERENCE_ROWS rows of the data, spread over all of it (a fixed seed: the same every run)."""
+def _reference(det: Any, source: Any) -> np.ndarray | None:
+    """At most REFERENCE_ROWS rows of the data, spread over all of it (a fixed seed: the same every run);
+    None, and nothing read, when the detector stored its training data's typical errors at fit."""
     import numpy as np
 
+    if getattr(det, "element_baseline_", None) is not None:
+        return None
     n = len(source)
     if n <= REFERENCE_ROWS:
         return source.read_all()
@@ -164,7 +168,7 @@ def _table(det, source, scores, path: Path, args) -> None:
     names = _names(source, det.n_features_in_)
     rows: list[list[Any]] = []
     if len(idx):
-        ex = det.explain(source.read(idx), top=k, reference=_reference(source))
+        ex = det.explain(source.read(idx), top=k, reference=_reference(det, source))
         for i, cells in zip(idx, _top_cells(ex, names, k), strict=True):
             rows.append([int(i), f"{scores[i]:.6g}", *cells])
         tops = ex.top_features(k)
@@ -194,7 +198,7 @@ def _image(det, source, scores, path: Path, args) -> None:
     with atomic_folder(path) as tmp:
         if len(chosen):
             images = source.read(chosen)
-            ex = det.explain(images, reference=_reference(source))
+            ex = det.explain(images, reference=_reference(det, source))
             recon = reconstruction(det, images)
             heat = ex.heatmaps()  # (n, H, W)
             for n, i in enumerate(chosen):
