@@ -4,8 +4,9 @@
     PYTHONPATH=src .venv/bin/python bench/codec_mnist.py --steps 50 --test 200 --select 50   # a smoke run
     PYTHONPATH=src .venv/bin/python bench/codec_mnist.py --load runs/codec_mnist.aek        # measure only
 
-One run: train a CodecNet on the first 59,000 MNIST training images (rate + lambda x MSE at every latent
-level plus the pixel head; one torch thread), pick the 8 quality levels on the last 1,000 training images
+One run: train an ImageCodec (on the shared trainer) on the first 59,000 MNIST training images (rate +
+lambda x MSE at every latent level plus the pixel head; one torch thread) for exactly --steps steps, pick
+the 8 quality levels on the last 1,000 training images
 (never on the test set), then measure on all 10,000 test images:
   - each quality: bytes per image = size of ONE .aez archive holding all 10,000 images / 10,000 (every
     header and index byte counted), the size of one image alone in its own .aez, and the mean per-image
@@ -14,10 +15,11 @@ level plus the pixel head; one torch thread), pick the 8 quality levels on the l
   - Pillow JPEG and WebP at every quality 5..100 (each image its own file), PNG (optimize=True),
     WebP lossless, and zstd -19 of the whole raw test array;
   - encode/decode speed in MB/s of raw pixels, ours (whole archive, one thread) beside Pillow's.
-Quality levels: the candidates are every latent level alone and every latent level with near-lossless
-pixel coding in bins of width D (the pixel head's distribution summed per bin); the 8 levels are points of
-the candidates' lower convex hull (bytes vs PSNR, measured by really coding the 1,000 selection images),
-spread over 25-50 dB (the issue asks for 28-46.5).
+Quality levels: the candidates are every latent level alone and the lower half of the levels with
+near-lossless pixel coding in bins of width D (the pixel head's distribution summed per bin); the 8 levels
+are points of the candidates' Pareto front (bytes vs PSNR, measured by really coding the selection
+images), spread over 25-50 dB (the issue asks for 28-46.5): aekit.codec.ladder, which ImageCodec.fit uses
+itself with its default settings (bench/codec_mnist_defaults.py measures that codec).
 Writes bench/results/codec_mnist.{json,md,png}; the codec goes to runs/codec_mnist.aek.
 """
 
@@ -36,14 +38,17 @@ from pathlib import Path
 import numpy as np
 from machine import machine  # bench/machine.py: the script's folder is on sys.path
 
+from aekit.codec import ladder
+
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("AEKIT_DATA_DIR", str(ROOT.parent / "shared" / "datasets"))
 RESULTS = ROOT / "bench" / "results"
 WEBP_AT = (28.1, 36.6, 46.5)  # the issue's WebP points (dB): ours must be >= 3x smaller at equal PSNR
-PSNR_RANGE = (25.0, 50.0)  # the quality levels are spread over this range (28.1 must lie inside)
-BIN_WIDTHS = (2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 80, 96, 128)  # near-lossless candidates
-TRAIN_BINS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)  # the pixel head learns every one's context
-PSNR_CAP = 100.0  # an exactly reconstructed image counts as 100 dB in means (its PSNR is infinite)
+# The candidates and the choice of the quality levels are the library's (ImageCodec.fit picks the same
+# ladder on its held-out images when left to its defaults): aekit.codec.ladder.
+PSNR_RANGE = ladder.PSNR_RANGE  # the quality levels are spread over this range (28.1 must lie inside)
+TRAIN_BINS = ladder.TRAIN_BINS  # the pixel head learns every one's context
+PSNR_CAP = ladder.PSNR_CAP  # an exactly reconstructed image counts as 100 dB in means (its PSNR is infinite)
 
 
 def log(**row) -> None:
@@ -70,48 +75,44 @@ def image_psnrs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def train(args, x_train: np.ndarray):
-    import torch
-
+    """ImageCodec on the shared trainer for exactly --steps steps, with this benchmark's settings: no
+    images held out (the quality levels are picked on the separate selection images) and no ladder picked
+    in fit (the benchmark picks it in parallel processes, the same way)."""
     from aekit.codec.codec import ImageCodec
-    from aekit.codec.network import CodecNet, CodecNetConfig
-    from aekit.codec.training import train_codec
 
-    lambdas = tuple(float(v) for v in args.lambdas.split(","))
-    config = CodecNetConfig(
-        channels=1,
+    codec = ImageCodec(
         hidden=args.hidden,
         latent=args.latent,
         stages=2,
-        lambdas=lambdas,
+        lambdas=tuple(float(v) for v in args.lambdas.split(",")),
+        qualities=None,
         pixel_width=args.pixel_width,
         pixel_layers=3,
         pixel_mixtures=args.mixtures,
         pixel_train_bins=TRAIN_BINS,
-        value_histogram=tuple(
-            float(v) for v in np.bincount(x_train.reshape(-1), minlength=256) / x_train.size
-        ),
-    )
-    data = torch.from_numpy(x_train).float().div(255).unsqueeze(1)  # (N, 1, 28, 28); 28 = 7 * stride 4
-    torch.manual_seed(0)
-    net = CodecNet(config)
-    started, cpu = time.perf_counter(), time.process_time()
-    history = train_codec(
-        net,
-        data,
-        args.steps,
+        steps=args.steps,
         batch_size=args.batch_size,
         lr=args.lr,
-        seed=0,
-        log_every=250,
-        on_log=lambda row: log(**row),
+        validation_fraction=0.0,
+        random_state=0,
+        device="cpu",
+        verbose=1,
     )
+    started, cpu = time.perf_counter(), time.process_time()
+    codec.fit(x_train)
+    for row in codec.history_:
+        log(**row)
     seconds = {
         "train_wall_s": round(time.perf_counter() - started, 1),
         "train_cpu_s": round(time.process_time() - cpu, 1),
     }
-    codec = ImageCodec.from_network(net, sample=data[-1000:], random_state=0)
-    codec.history_ = history
-    return codec, seconds
+    # the lossless level as the recorded runs picked it: on the last 1,000 training images
+    data = __import__("torch").from_numpy(x_train[-1000:]).float().div(255).unsqueeze(1)  # (1000, 1, 28, 28)
+    net = codec.net_
+    net.config.default_quality = None  # the benchmark reports every quality; its default is the best
+    fitted = ImageCodec.from_network(net, sample=data, random_state=0)
+    fitted.history_ = codec.history_
+    return fitted, seconds
 
 
 def _candidate(job: tuple[str, int, int, np.ndarray]) -> dict:
@@ -141,47 +142,13 @@ def measure_candidates(path: str, levels: int, images: np.ndarray, workers: int)
     """Really code ``images`` under every (level, bin width) candidate: mean bytes and PSNR per image."""
     from concurrent.futures import ProcessPoolExecutor
 
-    candidates = [(level, 0) for level in range(levels)]
-    # near-lossless pays on top of a cheap latent: the lower half of the levels
-    candidates += [(level, d) for level in range(max(1, levels // 2)) for d in BIN_WIDTHS]
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(_candidate, [(path, lv, b, images) for lv, b in candidates]))
+        return list(pool.map(_candidate, [(path, lv, b, images) for lv, b in ladder.candidates(levels)]))
 
 
 def choose_qualities(rows: list[dict], n: int = 8) -> list[dict]:
-    """n points of the lower convex hull of (bytes, PSNR), spread evenly in PSNR over PSNR_RANGE."""
-    pts = sorted(rows, key=lambda r: (r["payload_bytes"], -r["psnr"]))
-    front = []
-    for r in pts:  # Pareto front: more bytes must buy more PSNR
-        if not front or r["psnr"] > front[-1]["psnr"]:
-            front.append(r)
-    hull: list[dict] = []
-    for r in front:  # upper-left convex hull in (bytes, psnr): the points a mix of settings cannot beat
-        while len(hull) >= 2:
-            a, b = hull[-2], hull[-1]
-            cross = (b["payload_bytes"] - a["payload_bytes"]) * (r["psnr"] - a["psnr"]) - (
-                b["psnr"] - a["psnr"]
-            ) * (r["payload_bytes"] - a["payload_bytes"])
-            if cross >= 0:
-                hull.pop()
-            else:
-                break
-        hull.append(r)
-    lo, hi = PSNR_RANGE
-    usable = [r for r in front if lo - 1.5 <= r["psnr"]] or front
-    chosen: list[dict] = []
-    for target in np.linspace(lo, hi, n):
-        # the cheapest front point at or above the target PSNR (the last one if none reaches it)
-        above = [r for r in usable if r["psnr"] >= target]
-        pick = min(above, key=lambda r: r["payload_bytes"]) if above else usable[-1]
-        if pick not in chosen:
-            chosen.append(pick)
-    for r in usable:  # fill up to n with front points not yet chosen, if some targets coincided
-        if len(chosen) >= n:
-            break
-        if r not in chosen:
-            chosen.append(r)
-    return sorted(chosen, key=lambda r: r["payload_bytes"])[:n]
+    """n points of the candidates' Pareto front spread evenly in PSNR over PSNR_RANGE (the library's)."""
+    return ladder.choose(rows, n)
 
 
 # -- measuring ---------------------------------------------------------------------------------------------
@@ -550,8 +517,8 @@ def main() -> None:
         "settings": {
             "model": f"CodecNet(hidden={c.hidden}, latent={c.latent}, stages={c.stages}, "
             f"lambdas={list(c.lambdas)}, pixel_width={c.pixel_width}, pixel_mixtures={c.pixel_mixtures}, "
-            f"pixel_train_bins={list(c.pixel_train_bins)}); train_codec(steps={args.steps}, "
-            f"batch_size={args.batch_size}, lr={args.lr}, seed=0)",
+            f"pixel_train_bins={list(c.pixel_train_bins)}); ImageCodec.fit on the shared trainer "
+            f"(steps={args.steps}, batch_size={args.batch_size}, lr={args.lr}, onecycle, seed=0)",
             "qualities": [list(q) for q in c.quality_table()],
             "lossless_level": c.lossless_level,
             "test_images": len(x_test),

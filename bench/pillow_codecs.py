@@ -1,6 +1,7 @@
 """Pillow's image codecs as baselines for aekit's codecs: bytes, PSNR, sweeps, bpp-matched PSNR, speed.
 
-Imported by bench/codec_mnist.py and bench/codec_kodak.py (the script's folder is on sys.path):
+Imported by bench/codec_mnist.py, bench/codec_kodak.py and bench/codec_photos.py (the script's folder is on
+sys.path):
 
     from pillow_codecs import CODECS, QUALITIES, evaluate, sweep, curve_at, psnr_at_bpp, speed, zstd19
 
@@ -24,6 +25,10 @@ Conventions, the same for every codec:
   adds it, which bpp-matched figures on Kodak need (see ``psnr_at_bpp``).
 - Lossless codecs (PNG with optimize=True, WebP lossless) have one setting; ``evaluate`` checks that
   each of their images round-trips exactly.
+- JPEG XL ("jxl") is not in Pillow itself: it is the pillow-jxl-plugin package (libjxl through Rust), used
+  when it imports, from the venv or from bench/.venv-jxl (benchmark-only packages stay out of the project's
+  venv): ``.venv/bin/pip install --no-deps --target bench/.venv-jxl pillow-jxl-plugin``. ``jxl_status()``
+  says why it is not available otherwise.
 """
 
 from __future__ import annotations
@@ -54,6 +59,8 @@ QUALITIES_FROM_0 = (0, *QUALITIES)  # for bpp-matched figures at low rates (see 
 ZSTD_VENV = (
     ROOT / "bench" / ".venv-zstd"
 )  # python3 -m venv bench/.venv-zstd && bench/.venv-zstd/bin/pip install zstandard
+# .venv/bin/pip install --no-deps --target bench/.venv-jxl pillow-jxl-plugin (see jxl_status)
+JXL_DIR = ROOT / "bench" / ".venv-jxl"
 
 
 @dataclass(frozen=True)
@@ -77,14 +84,16 @@ class PillowCodec:
             return np.asarray(im.convert("L" if _plain(like).ndim == 2 else "RGB"))
 
 
-# Pillow's defaults otherwise (JPEG: 4:2:0 subsampling, no optimize; WebP: method 4; AVIF: speed 6). AVIF
-# and WebP get one thread, like everything else in aekit's benchmarks on this shared 2-core machine.
+# Pillow's defaults otherwise (JPEG: 4:2:0 subsampling, no optimize; WebP: method 4; AVIF: speed 6; JPEG XL:
+# the plugin's effort 7). AVIF and JPEG XL get one thread (num_threads=0: libjxl without a thread pool),
+# like everything else in aekit's benchmarks on this shared 2-core machine; WebP has one anyway.
 CODECS: dict[str, PillowCodec] = {
     c.name: c
     for c in (
         PillowCodec("jpeg", "JPEG"),
         PillowCodec("webp", "WEBP"),
         PillowCodec("avif", "AVIF", options={"max_threads": 1}),
+        PillowCodec("jxl", "JXL", options={"num_threads": 0}),
         PillowCodec("png", "PNG", lossless=True, options={"optimize": True}),
         PillowCodec("webp-lossless", "WEBP", lossless=True, options={"lossless": True}),
     )
@@ -92,8 +101,55 @@ CODECS: dict[str, PillowCodec] = {
 
 
 def available(name: str) -> bool:
-    """Whether this Pillow was built with the codec (AVIF needs Pillow >= 11.2 with libavif)."""
+    """Whether this Pillow was built with the codec (AVIF needs Pillow >= 11.2 with libavif; JPEG XL the
+    plugin: see ``jxl_status``)."""
+    if name == "jxl":
+        return jxl_status() is None
     return features.check({"jpeg": "jpg", "png": "zlib", "avif": "avif"}.get(name, "webp"))
+
+
+_JXL: list[str | None] = []  # the one answer of jxl_status, once asked
+
+
+def jxl_status() -> str | None:
+    """None when Pillow can write JPEG XL here (pillow-jxl-plugin, one decoding thread), else why not."""
+    if not _JXL:
+        _JXL.append(_load_jxl())
+    return _JXL[0]
+
+
+def _load_jxl() -> str | None:
+    try:
+        import pillow_jxl  # noqa: F401  (registers the "JXL" format with Pillow)
+    except ImportError:
+        if not JXL_DIR.is_dir():
+            return (
+                "pillow-jxl-plugin is not installed (.venv/bin/pip install --no-deps --target "
+                "bench/.venv-jxl pillow-jxl-plugin)"
+            )
+        sys.path.append(str(JXL_DIR))
+        try:
+            import pillow_jxl  # noqa: F401
+        except ImportError as exc:
+            return f"pillow-jxl-plugin in {JXL_DIR.relative_to(ROOT)} does not import: {exc}"
+    from pillow_jxl import JpegXLImagePlugin
+
+    JpegXLImagePlugin.DECODE_THREADS = 0  # the plugin decodes on every core by default
+    if "JXL" not in Image.SAVE:
+        return "pillow-jxl-plugin imported but registered no JXL writer with Pillow"
+    return None
+
+
+def jxl_version() -> str | None:
+    """The pillow-jxl-plugin version in use (the libjxl it bundles has no version to ask for), or None."""
+    if jxl_status() is not None:
+        return None
+    from importlib import metadata
+
+    try:
+        return "pillow-jxl-plugin " + metadata.version("pillow-jxl-plugin")
+    except metadata.PackageNotFoundError:
+        return "pillow-jxl-plugin (version unknown)"
 
 
 def _plain(image: np.ndarray) -> np.ndarray:

@@ -1,37 +1,32 @@
-"""Train the built-in general photo codec (``aekit compress photo ...``) on photos that are not Kodak.
+"""Train the built-in photo codecs (``aekit compress photo ...``): RGB, and with --gray the grayscale one.
 
-The recorded run (bench/results/train_photo_codec.md) was two commands on the same run folder: the first
-stopped at step 2712 (27.8 min) when lr 1e-3 had stalled, the second resumed it at a lower lr, decaying
-(from that checkpoint, 150 steps at 1e-4 had gained 2.9 dB on the Kodak probe: 1e-3 is too noisy for Adam
-here, hence the default 2e-4):
+Format 2 (issue 18): a mean-scale hyperprior (aekit.codec.priors), a decoder that narrows at the fine stages
+(widths 32/64/128 from the image side, 160 latent channels: ~5x cheaper than format 1's 96-wide one), a
+quality ladder of 11 latent levels (lambda 0.0009..0.7) plus three near-lossless rungs coded under the pixel
+head (bins of 5, 3, 2 values: at most 2 or 1 off), and a lossless mode.
 
-    PYTHONPATH=src .venv/bin/python bench/train_photo_codec.py --minutes 85 --lr 1e-3 --decay 0.35 \
-        --run-dir /tmp/photo-run
-    PYTHONPATH=src .venv/bin/python bench/train_photo_codec.py --minutes 85 --resume --lr 2e-4 --decay 0.68 \
-        --run-dir /tmp/photo-run
-    PYTHONPATH=src .venv/bin/python bench/train_photo_codec.py --export --run-dir /tmp/photo-run \
+    PYTHONPATH=src .venv/bin/python bench/train_photo_codec.py --minutes 600 --photos-dir /work/photo-corpus \
+        --run-dir /work/codec-runs/photo            # resumable: add --resume to go on after a stop
+    PYTHONPATH=src .venv/bin/python bench/train_photo_codec.py --gray --minutes 300 ... --run-dir ...-gray
+    PYTHONPATH=src .venv/bin/python bench/train_photo_codec.py --export --run-dir ... --photos-dir ... \
         --out src/aekit/codec/weights/photo.aek --log LOG --train-command "..."   # the shipped file + results
-
     PYTHONPATH=src .venv/bin/python bench/train_photo_codec.py --minutes 1 --out /tmp/p.aek   # a smoke run
 
-Data (read where the installed packages keep it; nothing is copied into the repository, nothing fetched):
-  - the RGB photographs bundled with scikit-image (skimage/data) and matplotlib (grace_hopper.jpg), at three
-    scales (1, 0.7, 0.5; Pillow's antialiased Lanczos), random 128x128 crops, flips and quarter turns;
-  - scikit-image's grayscale photographs (camera, grass, gravel, brick, ...) as gray RGB, less often;
-  - CIFAR-10 from cifar10_test_jpeg.npz (10,000 quality-75 JPEG test images + 200 lossless ones), whole
-    32x32 images in batches of the same pixel count, one step in ``--cifar-every``.
-Kodak is never trained on; a fixed four-image Kodak subset is only *measured* now and then, to log progress
-and to check which quality level lands near 0.5 bpp (the benchmark, bench/codec_kodak.py, uses all 24).
+Data (never Kodak, never bsds500/val: those are the benchmark's test sets; nothing fetched):
+  - BSDS500 train + test (400 photographs, 481x321) from $AEKIT_DATA_DIR/bsds500;
+  - the Debian photographic wallpapers of bench/photo_corpus.py (--photos-dir) and the RGB photographs
+    bundled with scikit-image, matplotlib and scikit-learn, at three scales (1, 0.7, 0.5; Lanczos);
+  - random crops of --crop pixels, flips and quarter turns; CIFAR-10 (cifar10_test_jpeg.npz: 10,000 q75
+    JPEG test images + 200 lossless ones) as whole 32x32 images, one step in ``--cifar-every``.
+--gray trains on the luma of the same images (ITU-R BT.601, as Pillow's convert("L")).
+A fixed four-image Kodak subset is only *measured* now and then, to log progress.
 
-Objective (Balle et al. 2017): rate + lambda_q * 255^2 * MSE, the rate from the entropy bottleneck's
-likelihoods of the noisy latent (additive uniform noise), while the synthesis sees the *rounded* latent
-through a straight-through estimator (Minnen & Singh 2020: the decoder then trains on what it will get at
-test time). One network serves all quality levels through per-quality gain vectors on the latent (Cui et
-al. 2021) and one entropy bottleneck per level; every step draws one level, levels near 0.5 bpp more often.
-Convolutions run in bfloat16 under torch.autocast (about 2.5x faster on this CPU); the rate and the
-distortion are computed in float32. The schedule follows the wall clock (``--minutes``): a short warm-up,
-a constant learning rate, then a cosine decay over the last ``--decay`` fraction, so a fixed time budget
-always ends decayed. A checkpoint is written every few minutes, so a killed run still leaves a usable model.
+Objective: rate (z and y, bits per pixel) + lambda_q * 255^2 * MSE, noise for the rate, straight-through
+rounding for the synthesis (Minnen & Singh 2020), one level per step (the middle of the ladder more often),
+and every ``--pixel-every`` steps the pixel head's code length of one 2x2 group at the lossless level
+(context shown exact or in bins of 2, 3 or 5). Convolutions run in bfloat16 under torch.autocast; rates and
+the distortion in float32. The schedule follows the wall clock (``--minutes``): warm-up, constant, cosine
+decay over the last ``--decay`` fraction. A checkpoint is written every few minutes; ``--resume`` goes on.
 """
 
 from __future__ import annotations
@@ -82,12 +77,16 @@ GRAY_PHOTOS = (
     ("skimage", "data/coins.png"),
 )
 SCALES = (1.0, 0.7, 0.5)
-GRAY_SHARE = 0.15  # of photo crops drawn from the grayscale photographs
-# Rate-distortion trade-offs per quality 1..8 (lambda on 255^2 * MSE, bits per pixel): CompressAI's ladder.
-LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.1800)
-# How often each level is drawn: the ones around 0.5 bpp (the Kodak target) more, the ends less.
-LEVEL_WEIGHTS = (1, 1, 1.5, 2, 3, 3, 1.5, 1)
-LOSSLESS_LEVEL = 5  # the latent level under the lossless pixel coding (about 0.6 bpp of latent)
+GRAY_SHARE = 0.1  # of RGB photo crops drawn from the grayscale photographs (as gray RGB)
+# Rate-distortion trade-offs per latent level (lambda on 255^2 * MSE, bits per pixel): CompressAI's ladder
+# (0.0018..0.18) with one level below and two above, for ~0.1 to ~3 bpp.
+LAMBDAS = (0.0009, 0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.1800, 0.35, 0.7)
+# How often each level is drawn: the middle of the ladder more, the ends less.
+LEVEL_WEIGHTS = (1, 1, 1.5, 2, 2.5, 2.5, 2, 1.5, 1, 1, 1)
+LOSSLESS_LEVEL = 6  # the latent level under lossless and near-lossless pixel coding
+NEAR_LOSSLESS_BINS = (5, 3, 2)  # the ladder's top rungs: pixels in bins of these widths under the pixel head
+DEFAULT_QUALITY = 7  # lambda 0.0483: what compress gives with no --quality
+WIDTHS = (32, 64, 128)
 PROBE_KODAK = ("kodim01", "kodim07", "kodim15", "kodim23")
 
 
@@ -96,6 +95,24 @@ def package_file(package: str, relative: str) -> Path:
     if spec is None or spec.origin is None:
         raise SystemExit(f"training data needs the installed package {package!r}")
     return Path(spec.origin).parent / relative
+
+
+def luma(a: np.ndarray) -> np.ndarray:
+    """float32 (3, H, W) on [0, 1] -> (1, H, W): ITU-R BT.601 luma rounded to 8 bits, as Pillow's "L"."""
+    y = 0.299 * a[0] + 0.587 * a[1] + 0.114 * a[2]
+    return (np.round(y * 255) / 255).astype(np.float32)[None]
+
+
+def load_bsds() -> tuple[list[np.ndarray], list[str]]:
+    """BSDS500 train + test (never val: it is the benchmark's B100) as float32 (3, H, W) in [0, 1]."""
+    root = Path(os.environ["AEKIT_DATA_DIR"]) / "bsds500"
+    images, used = [], []
+    for split in ("train", "test"):
+        for path in sorted((root / split).glob("*.jpg")):
+            img = Image.open(path).convert("RGB")
+            images.append(np.asarray(img, np.float32).transpose(2, 0, 1) / 255)
+            used.append(f"bsds500/{split}/{path.name} {img.size[0]}x{img.size[1]}")
+    return images, used
 
 
 def load_photos(photos_dir: Path | None) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
@@ -134,9 +151,13 @@ def load_kodak(names: tuple[str, ...]) -> dict[str, np.ndarray]:
 class Crops:
     """Random training batches: crops of the photos, or whole CIFAR images."""
 
-    def __init__(self, crop: int, batch: int, seed: int, photos_dir: Path | None = None):
+    def __init__(self, crop: int, batch: int, seed: int, photos_dir: Path | None = None, gray: bool = False):
         self.color, self.gray, self.used = load_photos(photos_dir)
+        bsds, used = load_bsds()
+        self.color += bsds
+        self.used += used
         self.cifar = load_cifar()
+        self.to_gray = gray  # train on luma: every batch goes through ``luma``
         self.crop, self.batch = crop, batch
         self.rng = np.random.default_rng(seed)
         # Each photo is drawn in proportion to its number of possible crops, so big images count more.
@@ -144,7 +165,10 @@ class Crops:
         self.p_gray = self._weights(self.gray)
 
     def _weights(self, images: list[np.ndarray]) -> np.ndarray:
-        w = np.array([(a.shape[1] - self.crop + 1) * (a.shape[2] - self.crop + 1) for a in images], float)
+        # images smaller than a crop (small photos at the smallest scale) are never drawn
+        w = np.array(
+            [max(0, a.shape[1] - self.crop + 1) * max(0, a.shape[2] - self.crop + 1) for a in images], float
+        )
         return w / w.sum()
 
     def _augment(self, a: np.ndarray) -> np.ndarray:
@@ -161,7 +185,12 @@ class Crops:
             top = self.rng.integers(a.shape[1] - self.crop + 1)
             left = self.rng.integers(a.shape[2] - self.crop + 1)
             out[i] = self._augment(a[:, top : top + self.crop, left : left + self.crop])
-        return torch.from_numpy(out)  # (B, 3, crop, crop)
+        return self._channels(out)  # (B, C, crop, crop)
+
+    def _channels(self, out: np.ndarray) -> torch.Tensor:
+        if self.to_gray:
+            out = np.stack([luma(a) for a in out])
+        return torch.from_numpy(np.ascontiguousarray(out))
 
     def cifar_batch(self) -> torch.Tensor:
         n = self.batch * (self.crop // 32) ** 2  # the same number of pixels as a photo batch
@@ -169,59 +198,58 @@ class Crops:
         a = self.cifar[idx].transpose(0, 3, 1, 2).astype(np.float32) / 255  # (n, 3, 32, 32)
         if self.rng.random() < 0.5:
             a = a[:, :, :, ::-1]
-        return torch.from_numpy(np.ascontiguousarray(a))
+        return self._channels(a)
 
 
 # -- the model: aekit's codec network, driven directly (own loop: autocast, mixed quantisation) ----------
 
 
 def autocast(x: torch.Tensor):
-    """bfloat16 autocast on x's device: convolutions 2.5x faster on this CPU, Tensor Cores on a GPU."""
-    return torch.autocast(x.device.type, dtype=torch.bfloat16)
+    """bfloat16 autocast where it is native (a GPU, or a CPU with AVX-512: convolutions ~2.5x faster);
+    elsewhere float32, since emulated bfloat16 is several times slower than float32."""
+    native = x.device.type == "cuda" or "AVX512" in torch.backends.cpu.get_cpu_capability()
+    return torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=native)
 
 
 def rate_distortion(net, x: torch.Tensor, level: int, train: bool, group: torch.Tensor | None = None):
-    """(bits per pixel, MSE on [0, 1], pixel-head bits per pixel or None) of x (B, 3, H, W) at ``level``.
+    """(bits per pixel, MSE on [0, 1], pixel-head bits per pixel or None) of x (B, C, H, W) at ``level``.
 
-    Training: the rate of the noisy latent, the synthesis fed the rounded one (straight through); with
-    ``group`` (B,) the pixel head's code length of that 2x2 group is added (lossless mode).
+    Training: the network's own pass (aekit.codec.network.CodecNet.forward: noise for the rate, the
+    synthesis fed the rounded latent); with ``group`` (B,) the pixel head's code length of that 2x2 group
+    is added (lossless and near-lossless modes), its context in bins of a random width.
     """
+    net.train(train)
     with autocast(x):
-        y = net.analysis(x)  # (B, M, H/16, W/16)
-    y = y.float() * net.gain(level)
-    rounded = torch.round(y)
-    noisy = y + torch.empty_like(y).uniform_(-0.5, 0.5) if train else rounded
-    likelihood = net.bottlenecks[level].likelihood(noisy)  # (B, M, h, w) float32
-    y_hat = y + (rounded - y).detach()  # straight through: the synthesis sees what the decoder will
-    with autocast(x):
-        x_hat, features = net.synthesis(y_hat, level)  # (B, 3, H, W), (B, N, H/2, W/2)
-    x_hat = x_hat.float()
+        out = net(x, level)
+    x_hat = out.x_hat.float()
     pixels = x.shape[0] * x.shape[2] * x.shape[3]
-    bpp = -torch.log2(likelihood).sum() / pixels
+    bpp = out.bits.float().sum() / pixels
     mse = F.mse_loss(x_hat if train else x_hat.clamp(0, 1), x)
     pix = None
     if group is not None:
+        choices = torch.tensor(net.config.pixel_train_bins)
+        bins = choices[torch.randint(len(choices), (x.shape[0],))].to(x.device)
         with autocast(x):
-            pix = pixel_bits(net, x, x_hat, features.float(), group)
+            pix = pixel_bits(net, x, x_hat, out.features.float(), group, bins)
     return bpp, mse, pix
 
 
 @torch.no_grad()
-def probe(model, kodak: dict[str, np.ndarray], levels: tuple[int, ...]) -> dict[str, list[float]]:
-    """Mean estimated bpp and PSNR (RGB, uint8) per level on the Kodak probe images (full size)."""
-    model.eval()
+def probe(model, kodak: dict[str, np.ndarray], levels, gray: bool) -> dict[str, list[float]]:
+    """Mean estimated bpp and PSNR (uint8) per level on the Kodak probe images (full size; luma if gray)."""
     out = {}
+    device = next(model.parameters()).device
     for q in levels:
         bpps, psnrs = [], []
         for img in kodak.values():
-            x = torch.from_numpy(img.transpose(2, 0, 1).astype(np.float32) / 255)[None]
-            x = x.to(next(model.parameters()).device)
+            a = img.transpose(2, 0, 1).astype(np.float32) / 255
+            a = luma(a) if gray else a
+            x = torch.from_numpy(a)[None].to(device)
+            bpp, _, _ = rate_distortion(model, x, q, train=False)
             with autocast(x):
-                y = torch.round(model.analysis(x).float() * model.gain(q))
-                x_hat = model.synthesis(y, q)[0].float()
-            bpp = -torch.log2(model.bottlenecks[q].likelihood(y)).sum() / (x.shape[2] * x.shape[3])
-            rec = np.round(x_hat.clamp(0, 1)[0].cpu().numpy().transpose(1, 2, 0) * 255)
-            mse = np.mean((rec - img.astype(np.float64)) ** 2)
+                x_hat = model(x, q).x_hat.float()
+            rec = np.round(x_hat.clamp(0, 1)[0].cpu().numpy() * 255)
+            mse = np.mean((rec - np.round(a * 255).astype(np.float64)) ** 2)
             bpps.append(float(bpp))
             psnrs.append(10 * math.log10(255**2 / mse))
         out[f"q{q + 1}"] = [round(float(np.mean(bpps)), 4), round(float(np.mean(psnrs)), 3)]
@@ -241,16 +269,16 @@ def learning_rate(args: argparse.Namespace, fraction: float, step: int) -> float
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--minutes", type=float, default=70.0, help="wall-clock training budget")
-    ap.add_argument("--channels", type=int, default=96, help="N, the hidden width")
-    ap.add_argument("--latent", type=int, default=128, help="M, the latent channels")
-    ap.add_argument("--crop", type=int, default=128)
-    ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--lr", type=float, default=2e-4)
+    ap.add_argument("--gray", action="store_true", help="train the grayscale codec (luma of the same images)")
+    ap.add_argument("--latent", type=int, default=160, help="M, the latent channels")
+    ap.add_argument("--crop", type=int, default=256)
+    ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--lr", type=float, default=3e-4)
     ap.add_argument("--fast-lr-scale", type=float, default=5.0, help="lr multiplier of densities and gains")
     ap.add_argument("--lr-end", type=float, default=1e-5)
     ap.add_argument("--warmup", type=int, default=300, help="steps")
     ap.add_argument("--decay", type=float, default=0.6, help="fraction of the budget spent decaying")
-    ap.add_argument("--cifar-every", type=int, default=4, help="one CIFAR batch every this many steps")
+    ap.add_argument("--cifar-every", type=int, default=8, help="one CIFAR batch every this many steps")
     ap.add_argument("--probe-every", type=float, default=10.0, help="minutes between Kodak probes")
     ap.add_argument("--checkpoint-every", type=float, default=4.0, help="minutes")
     ap.add_argument("--seed", type=int, default=0)
@@ -279,7 +307,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     device = torch.device(args.device)
-    data = Crops(args.crop, args.batch, args.seed, args.photos_dir)
+    data = Crops(args.crop, args.batch, args.seed, args.photos_dir, gray=args.gray)
     kodak = load_kodak(PROBE_KODAK)
     model = build_model(args).to(device)
     model.train()
@@ -358,7 +386,8 @@ def main() -> None:
             }
             print(json.dumps(row), flush=True)
         if now - last_probe > args.probe_every * 60:
-            row = {"step": step, "min": round(elapsed / 60, 1), "kodak4": probe(model, kodak, (4, 5))}
+            kodak4 = probe(model, kodak, (4, 6), args.gray)
+            row = {"step": step, "min": round(elapsed / 60, 1), "kodak4": kodak4}
             log.append(row)
             print(json.dumps(row), flush=True)
             last_probe = time.time()
@@ -367,7 +396,8 @@ def main() -> None:
             save_checkpoint(ckpt_path, model, opt, step, time.time() - t0, log)
             last_ckpt = time.time()
     save_checkpoint(ckpt_path, model, opt, step, time.time() - t0, log)
-    final = {"step": step, "min": round((time.time() - t0) / 60, 1), "kodak4": probe(model, kodak, range(8))}
+    kodak4 = probe(model, kodak, range(len(LAMBDAS)), args.gray)
+    final = {"step": step, "min": round((time.time() - t0) / 60, 1), "kodak4": kodak4}
     log.append(final)
     print(json.dumps(final), flush=True)
     if args.out is not None:
@@ -388,17 +418,25 @@ def save_checkpoint(path: Path, model, opt, step: int, elapsed: float, log: list
 
 
 def build_model(args: argparse.Namespace) -> CodecNet:
+    lossy = tuple((level, 0) for level in range(len(LAMBDAS)))
     config = CodecNetConfig(
-        channels=3,
-        hidden=args.channels,
+        channels=1 if args.gray else 3,
+        hidden=WIDTHS[-1],
+        widths=WIDTHS,
         latent=args.latent,
         stages=4,
         kernel=5,
+        prior="hyperprior",
         lambdas=LAMBDAS,
+        qualities=lossy + tuple((LOSSLESS_LEVEL, b) for b in NEAR_LOSSLESS_BINS),
+        default_quality=DEFAULT_QUALITY,
         lossless_level=LOSSLESS_LEVEL,
+        pixel_train_bins=(1, *sorted(NEAR_LOSSLESS_BINS)),
         extra={
-            "trained_on": "sample photographs of scikit-image, matplotlib and scikit-learn, Debian's "
-            "photographic wallpapers (bench/photo_corpus.py) and CIFAR-10; never Kodak"
+            "trained_on": "BSDS500 train + test, Debian's photographic wallpapers (bench/photo_corpus.py), "
+            "the sample photographs of scikit-image, matplotlib and scikit-learn, and CIFAR-10"
+            + (" (their luma)" if args.gray else "")
+            + "; never Kodak or BSDS500 val"
         },
     )
     return CodecNet(config)
@@ -413,8 +451,12 @@ def export(args: argparse.Namespace) -> None:
     net = build_model(args)
     net.load_state_dict(ck["model"])
     net.eval()
-    data = Crops(args.crop, 16, seed=12345, photos_dir=args.photos_dir)
-    codec = ImageCodec.from_network(net, sample=data.photos())  # the sample picks the lossless level
+    data = Crops(args.crop, 16, seed=12345, photos_dir=args.photos_dir, gray=args.gray)
+    codec = ImageCodec.from_network(net)  # the lossless level stays the one the pixel head trained at
+    codec.save(args.out, weights="float16")  # rounds the weights: typicality is measured with those
+    codec = ImageCodec.load(args.out)
+    codec.random_state = 0
+    codec.fit_typicality([to_uint8(a, args.gray) for a in data.color])  # the training photos (up to 256)
     codec.save(args.out, weights="float16")
     log = [json.loads(line) for line in args.log.read_text().splitlines() if line.startswith('{"step"')]
     probes = [row for row in log if "kodak4" in row]
@@ -463,10 +505,16 @@ def export(args: argparse.Namespace) -> None:
         "probes": probes,
         "last_train_row": train_rows[-1] if train_rows else None,
     }
-    out = RESULTS / "train_photo_codec"
+    out = RESULTS / ("train_photo_codec_gray" if args.gray else "train_photo_codec")
     write_text_atomic(out.with_suffix(".json"), json.dumps(result, indent=2) + "\n")
     write_text_atomic(out.with_suffix(".md"), markdown(result))
     print(json.dumps({k: result[k] for k in ("steps", "train_minutes", "file_bytes", "fingerprint")}))
+
+
+def to_uint8(a: np.ndarray, gray: bool) -> np.ndarray:
+    """A training photo float32 (3, H, W) on [0, 1] -> uint8 (H, W, 3), or its luma (H, W)."""
+    a = luma(a)[0] if gray else a.transpose(1, 2, 0)
+    return np.round(a * 255).astype(np.uint8)
 
 
 def _without_texts(argv: list[str]) -> list[str]:

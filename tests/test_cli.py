@@ -465,14 +465,20 @@ def test_train_choices_and_defaults_match_the_library():
         "loss",
         "scaling",
         "epochs",
-        "batch_size",
         "noise",
         "noise_level",
-        "validation_fraction",
         "patience",
     ):
         assert actions[name].default == defaults[name], name
     assert actions["lr"].default is None  # each task's estimator keeps its own default learning rate
+    # unset, these take the task's value: the autoencoder's, or (compress) the codec's own defaults
+    for name in ("batch_size", "validation_fraction"):
+        assert actions[name].default is None and train_verb.DEFAULTS[name] == defaults[name], name
+    from aekit.codec.codec import ImageCodec
+
+    codec = ImageCodec().get_params()
+    for name, value in train_verb.TASKS["compress"].defaults.items():
+        assert codec[name] == value, name
     for name in train_verb.FAMILY_OPTIONS:  # passed only when given: the estimator rejects them elsewhere
         assert actions[name].default is None, name
 
@@ -549,6 +555,6 @@ def test_info_describes_codec_files(capsys):
     assert code == 0, err
     report = json.loads(out)
     assert report["holds"] == "learned image codec" and report["fingerprint"] == codec.fingerprint_.hex()
-    assert report["steps_trained"] == 3 and report["parameters"] > 0
+    assert report["epochs_trained"] == 1 and report["parameters"] > 0  # 3 steps: one epoch
     code, out, err = run(capsys, "info", "codec.aek")
-    assert code == 0 and "learned image codec" in out and "steps trained" in out, err
+    assert code == 0 and "learned image codec" in out and "epochs trained" in out, err

@@ -12,7 +12,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aekit.codec import CodecNet, CodecNetConfig, EntropyBottleneck, limits, train_codec
+from aekit.codec import CodecNet, CodecNetConfig, EntropyBottleneck, RateDistortion, limits
 from aekit.codec.codec import ImageCodec, fingerprint, psnr
 from aekit.codec.coding import (
     StreamDecoder,
@@ -23,10 +23,12 @@ from aekit.codec.coding import (
     least_payload,
 )
 from aekit.codec.container import ArchiveReader, ArchiveWriter, Item
+from aekit.codec.fitting import DENSITY_LR
 from aekit.codec.network import GDN
 from aekit.codec.pixels import GROUP_PARITY, bin_values, binned, group_map, value_pmf
-from aekit.codec.training import rd_loss
+from aekit.codec.training import objective, rd_loss
 from aekit.errors import ConfigError, DataError, ModelFileError
+from aekit.training import TrainConfig, Trainer
 
 TINY = dict(hidden=8, latent=4, stages=2, pixel_width=8, pixel_layers=2, pixel_mixtures=2, batch_size=8)
 # quality 1-2: latent only; 3: latent + pixels in bins of 5 (max error 4); 4: bins of 2
@@ -276,16 +278,22 @@ def test_fit_is_reproducible_and_training_lowers_the_loss(images):
             return float(rd_loss(net, x, 0, torch.zeros(16, dtype=torch.int64))["loss"])
 
     before = loss()
-    train_codec(net, x, steps=30, batch_size=16, lr=3e-3)
+    # the network with its loss on the shared trainer, as fit trains it: 30 steps of the 16 images
+    config = TrainConfig(
+        epochs=30, batch_size=16, lr=3e-3, patience=None, objective=objective, clip_grad_norm=1.0,
+        lr_scales=DENSITY_LR,
+    )  # fmt: skip
+    Trainer(config).fit(RateDistortion(net), x)
     assert loss() < 0.8 * before
 
 
-def test_train_codec_takes_a_batch_function_and_refreshes_tables():
+def test_fit_refreshes_the_coding_tables():
     net = CodecNet(CodecNetConfig(hidden=4, latent=2, stages=1, lambdas=(0.1, 0.3), pixel_width=4))
-    before = net.bottlenecks[0].pmfs.clone()
-    history = train_codec(net, lambda gen: torch.rand(4, 1, 8, 8, generator=gen), steps=3, log_every=2)
-    assert [row["step"] for row in history] == [2, 3] and not net.training
-    assert net.bottlenecks[0].pmfs.shape != before.shape
+    before = net.bottlenecks[0].pmfs.shape
+    codec = ImageCodec(hidden=4, latent=2, stages=1, pixel_width=4, lambdas=(0.1, 0.3), steps=3, batch_size=4)
+    codec.fit(np.random.default_rng(0).integers(0, 256, (8, 8, 8), dtype=np.uint8))
+    assert not codec.net_.training and len(codec.history_) == 1
+    assert codec.net_.bottlenecks[0].pmfs.shape != before  # tables sized to the trained densities
 
 
 def test_save_load_round_trip_float32_and_float16(codec, images, tmp_path):

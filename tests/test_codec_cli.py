@@ -201,7 +201,7 @@ def test_a_missing_recorded_codec_asks_for_model(work, tmp_path, capsys):
     one_line_error(capsys, ["decompress", str(arch), "-o", str(tmp_path / "o")], "gone.aek", "--model")
 
 
-def test_train_refuses_resume(work, tmp_path, capsys):
+def test_train_resume_without_a_checkpoint_is_one_line(work, tmp_path, capsys):
     argv = [
         "train",
         "--task",
@@ -210,8 +210,10 @@ def test_train_refuses_resume(work, tmp_path, capsys):
         str(work / "train.npy"),
         "--out",
         str(tmp_path / "c.aek"),
+        "--runs",
+        str(tmp_path / "runs"),
     ]
-    one_line_error(capsys, [*argv, "--resume", *TINY], "--resume")
+    one_line_error(capsys, [*argv, "--resume", *TINY], "no checkpoint")  # a resumed run: test_codec_training
 
 
 # -- hostile archives and odd names ------------------------------------------------------------------------

@@ -221,9 +221,9 @@ def test_restorer_and_codec_choose_their_threads_and_give_the_callers_back(
     assert torch.get_num_threads() == caller_threads
 
     seen: list[int] = []
-    original = codec_module.train_codec
+    original = codec_module.Trainer.fit
     monkeypatch.setattr(
-        codec_module, "train_codec", lambda *a, **k: seen.append(torch.get_num_threads()) or original(*a, **k)
+        codec_module.Trainer, "fit", lambda *a, **k: seen.append(torch.get_num_threads()) or original(*a, **k)
     )
     with threads.requested(2):  # as --threads 2 does
         ImageCodec(hidden=4, latent=4, stages=1, pixel_width=4, pixel_layers=1, steps=2, crop=8).fit(images)

@@ -8,6 +8,7 @@ argument; ``--model`` overrides it. Outputs are written atomically and never rep
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import re
 import time
@@ -24,7 +25,7 @@ from aekit.cli.common import (
     positive_int,
 )
 from aekit.cli.typicality import Watch, add_strict_option
-from aekit.errors import DataError, ModelFileError
+from aekit.errors import ConfigError, DataError, ModelFileError
 
 VERBS = ("compress", "decompress")
 STACK_SUFFIXES = (".npy",)
@@ -52,9 +53,24 @@ def add_parser(subparsers) -> None:
         type=positive_int,
         default=None,
         metavar="Q",
-        help="1 (smallest files) to the codec's best (8 for the default codecs; the default)",
+        help="1 (smallest files) to the codec's best (8 for the default codecs); default: the codec's "
+        "default quality, else its best",
     )
     p.add_argument("--lossless", action="store_true", help="code every pixel exactly (bit-exact round trip)")
+    p.add_argument(
+        "--target-bpp",
+        type=positive_float,
+        metavar="X",
+        help="give each image the highest quality whose coded size is at most X bits per pixel (quality 1 "
+        "when none is); instead of --quality",
+    )
+    p.add_argument(
+        "--target-psnr",
+        type=positive_float,
+        metavar="DB",
+        help="give each image the lowest quality whose decoded image reaches DB dB PSNR (the best quality "
+        "when none does); instead of --quality",
+    )
     p.add_argument(
         "--refine",
         type=non_negative_int,
@@ -105,16 +121,29 @@ def load_codec(model: str) -> tuple[Any, str]:
     return codec, codec.name_
 
 
+def _model_for(model: str, first: Any) -> str:
+    """The model to compress with: a built-in for RGB photos hands grayscale images (judged by the first)
+    to its grayscale twin when that is installed (``aekit.codec.builtin.GRAY_TWINS``)."""
+    from aekit.codec import builtin
+
+    twin = builtin.gray_twin(model) if builtin.is_builtin(model) and not Path(model).exists() else None
+    grayscale = first is not None and getattr(first, "ndim", 3) == 2
+    return twin if twin is not None and grayscale else model
+
+
 # -- compress ----------------------------------------------------------------------------------------------
 
 
 def _compress(args: argparse.Namespace) -> int:
+    target = _target(args)
     out = check_output(args.output, *args.inputs)
     inputs = _inputs(args.inputs)
-    codec, name = load_codec(args.model)
+    source = inputs.images()
+    first = next(source, None)  # read before the codec is chosen: a grayscale image picks a gray twin
+    codec, name = load_codec(_model_for(args.model, first))
     if args.quality is not None and args.lossless:
         note("--lossless codes every pixel exactly; --quality is ignored")
-    quality = codec.n_qualities if args.quality is None else args.quality
+    quality = None if target else args.quality or codec.default_quality
     meta = {"codec": name, **inputs.meta}
     started = time.perf_counter()
     bar = _progress("compressing", len(inputs), enabled=not args.quiet and len(inputs) > 1)
@@ -123,7 +152,7 @@ def _compress(args: argparse.Namespace) -> int:
 
     def images():
         nonlocal raw
-        for k, image in enumerate(inputs.images()):
+        for k, image in enumerate(itertools.chain([] if first is None else [first], source)):
             raw += image.nbytes
             if watch.stored:
                 _tally(codec, image, inputs.label(k), watch)
@@ -135,7 +164,16 @@ def _compress(args: argparse.Namespace) -> int:
     try:
         size = _with_labels(
             lambda: codec.compress_to(
-                out, images(), quality, args.lossless, inputs.names, name, meta, refine=args.refine
+                out,
+                images(),
+                quality,
+                args.lossless,
+                inputs.names,
+                name,
+                meta,
+                refine=args.refine,
+                target_bpp=args.target_bpp,
+                target_psnr=args.target_psnr,
             ),
             inputs,
         )
@@ -144,6 +182,8 @@ def _compress(args: argparse.Namespace) -> int:
             bar.stop()
     if not args.quiet:
         mode = "lossless" if args.lossless else f"quality {quality}"
+        if target:
+            mode = f"{target}: {_chosen(out, args.target_bpp)}"
         mode += f", {args.refine} refinement steps" if args.refine else ""
         ratio = f" ({size / raw:.1%} of the raw pixels)" if raw else ""
         print(
@@ -152,6 +192,44 @@ def _compress(args: argparse.Namespace) -> int:
         )
     watch.report()
     return 0
+
+
+def _target(args: argparse.Namespace) -> str:
+    """The per-image target asked for, as the summary names it ('' for none), refusing conflicting options."""
+    given = [
+        (option, value)
+        for option, value in (("--target-bpp", args.target_bpp), ("--target-psnr", args.target_psnr))
+        if value is not None
+    ]
+    if not given:
+        return ""
+    if len(given) == 2:
+        raise ConfigError("--target-bpp and --target-psnr each pick every image's quality; give one of them")
+    option, value = given[0]
+    for other, used in (("--quality", args.quality is not None), ("--lossless", args.lossless)):
+        if used:
+            raise ConfigError(
+                f"{option} picks each image's quality itself; {other} cannot be given with it: drop one"
+            )
+    return f"target {value:g} {'bpp' if option == '--target-bpp' else 'dB PSNR'}"
+
+
+def _chosen(archive: Path, target_bpp: float | None) -> str:
+    """'qualities 3-5, mean 4.2': the qualities a target search gave the archive's items, and how many of
+    them a bpp target could not fit even at quality 1."""
+    from aekit.codec.container import ArchiveReader
+    from aekit.codec.targets import bits_per_pixel
+
+    with ArchiveReader(archive) as reader:
+        items = [(item.quality, bits_per_pixel(item)) for item in reader]
+    if not items:
+        return "no images"
+    qualities = [q for q, _ in items]
+    low, high = min(qualities), max(qualities)
+    text = f"quality {low}" if low == high else f"qualities {low}-{high}"
+    text += f", mean {sum(qualities) / len(qualities):.1f}"
+    over = sum(1 for q, bpp in items if target_bpp is not None and bpp > target_bpp)
+    return text + (f", {over} image(s) above the target even at quality 1" if over else "")
 
 
 def _tally(codec, image, label: str, watch: Watch) -> None:
@@ -340,12 +418,28 @@ def _codec_for(reader, model: str | None):
     if not recorded:
         raise ModelFileError(f"{reader.path} does not record its codec; give it with --model PATH")
     try:
-        return load_codec(str(recorded))[0]
+        return _recorded_codec(str(recorded), reader.fingerprint)
     except ModelFileError as exc:
         raise ModelFileError(
             f"{reader.path} was made with codec {recorded!r}, which cannot be opened here ({exc}); "
             "give the codec with --model PATH"
         ) from None
+
+
+def _recorded_codec(recorded: str, fingerprint: bytes):
+    """The codec an archive records: a built-in whose current model is not the archive's is looked for
+    among that name's earlier models (by fingerprint), so archives outlive a retrained built-in."""
+    from aekit.codec import builtin
+
+    codec = load_codec(recorded)[0]
+    if codec.fingerprint_ == fingerprint or not builtin.is_builtin(recorded):
+        return codec  # a mismatch is then refused by check_archive, naming both fingerprints
+    for name in builtin.earlier(recorded):
+        older = load_codec(name)[0]
+        if older.fingerprint_ == fingerprint:
+            older._name = recorded  # it answers to the name the archive records
+            return older
+    return codec
 
 
 def _file_name(name: str, k: int, used: set[str]) -> str:
@@ -398,6 +492,10 @@ def lambdas(text: str) -> tuple[float, ...]:
     return values
 
 
+# what --batch-size, --validation-fraction and --crop are for --task compress when not given: ImageCodec's
+TRAIN_DEFAULTS = {"batch_size": 32, "validation_fraction": 0.05, "crop": 64}
+
+
 def add_train_options(p: argparse.ArgumentParser) -> None:
     group = p.add_argument_group("compression (--task compress)")
     group.add_argument(
@@ -405,17 +503,21 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
         dest="lambdas",
         type=lambdas,
         metavar="L1,L2,...",
-        help="rate-distortion weights, one per quality level, low to high quality "
-        "(default: 8 levels from 0.0018 to 0.18; loss = bits per pixel + lambda * 255^2 * MSE)",
+        help="rate-distortion weights, one per quality level, low to high quality (loss = bits per "
+        "pixel + lambda * 255^2 * MSE); default: from the images: 8 levels from 0.0001 to 0.04 for small "
+        "images of one shape (no side above --crop), from 0.0018 to 0.18 for photos",
     )
     group.add_argument(
-        "--latent", type=positive_int, default=64, metavar="M", help="latent channels (default: %(default)s)"
+        "--latent",
+        type=positive_int,
+        metavar="M",
+        help="latent channels (default: 32 for small images, 64 for photos)",
     )
     group.add_argument(
         "--stages",
         type=positive_int,
-        default=3,
-        help="stride-2 stages: the latent is 2**stages times smaller per side (default: %(default)s)",
+        help="stride-2 stages: the latent is 2**stages times smaller per side (default: 2 for small "
+        "images, 3 for photos)",
     )
     group.add_argument(
         "--steps", type=positive_int, metavar="N", help="optimizer steps (default: --epochs, or auto)"
@@ -423,26 +525,35 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
 
 
 def build_codec(args: argparse.Namespace, device: str, run_dir: Path):
-    """--task compress: an ``ImageCodec`` trained for rate + lambda x distortion at every quality level."""
+    """--task compress: an ``ImageCodec`` trained for rate + lambda x distortion at every quality level;
+    the settings not given adapt to the images (``aekit.codec.defaults``)."""
     from aekit.codec.codec import ImageCodec
-    from aekit.codec.network import DEFAULT_LAMBDAS
-    from aekit.errors import ConfigError
 
-    if args.resume:
-        raise ConfigError("--task compress does not keep checkpoints, so --resume has nothing to continue.")
     settings = {
         "hidden": args.hidden[0] if args.hidden else 64,
-        "latent": args.latent,
-        "stages": args.stages,
-        "lambdas": args.lambdas or DEFAULT_LAMBDAS,
+        "latent": args.latent or "auto",
+        "stages": args.stages or "auto",
+        "lambdas": args.lambdas or "auto",
         "epochs": args.epochs,
         "steps": args.steps,
         "batch_size": args.batch_size,
         "crop": args.crop,
+        "validation_fraction": args.validation_fraction,
+        "patience": args.patience or None,
         "random_state": args.seed,
         "device": device,
         "verbose": 0 if args.quiet else 1,
+        "run_dir": run_dir,
+        "resume": args.resume,
     }
     if args.lr is not None:
         settings["lr"] = args.lr
     return ImageCodec(**settings)
+
+
+def ladder_line(codec) -> str:
+    """What the fitted codec's qualities are: the ladder picked on held-out images, and the default."""
+    qualities = codec.qualities_
+    near = sum(1 for _, bins in qualities if bins)
+    kind = f", {near} of them near-lossless (picked on held-out images)" if near else ""
+    return f"{len(qualities)} qualities{kind}; compress uses quality {codec.default_quality} by default"

@@ -320,8 +320,8 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--crop",
         type=positive_int,
-        default=48,
-        help="side of the square training crops (default: %(default)s)",
+        help="side of the square training crops (default: 48; 64 for --task compress, whose images that "
+        "share a shape no larger train whole)",
     )
     group.add_argument(
         "--crops-per-image",

@@ -11,7 +11,7 @@ import argparse
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -161,7 +161,10 @@ def add_parser(subparsers) -> None:
         "(default: %(default)s)",
     )
     fit.add_argument(
-        "--batch-size", type=positive_int, default=128, metavar="N", help="(default: %(default)s)"
+        "--batch-size",
+        type=positive_int,
+        metavar="N",
+        help="(default: 128; 32 for --task compress)",
     )
     fit.add_argument(
         "--lr",
@@ -187,9 +190,9 @@ def add_parser(subparsers) -> None:
     fit.add_argument(
         "--validation-fraction",
         type=fraction,
-        default=0.1,
         metavar="F",
-        help="share of the training data held out for validation and early stopping (default: %(default)s)",
+        help="share of the training data held out for validation and early stopping (default: 0.1; 0.05 "
+        "for --task compress)",
     )
     fit.add_argument(
         "--patience",
@@ -239,6 +242,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--kind {args.kind!r} is not a model family; choose one of {', '.join(FAMILIES)}.")
     device = check_device(args.device)
     task = TASKS[args.task]
+    _task_defaults(args, task)
     if not task.fine_tunes and (args.init is not None or args.freeze is not None):
         starts = ", ".join(name for name, t in TASKS.items() if t.fine_tunes)
         raise ConfigError(
@@ -278,6 +282,16 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _task_defaults(args: argparse.Namespace, task: Task) -> None:
+    """Give the shared options left unset their task's value (``Task.defaults``, else ``DEFAULTS``), and
+    count that value as the option's default, so run.json records the option only when it was given."""
+    chosen = {**DEFAULTS, **task.defaults}
+    for name, value in chosen.items():
+        if getattr(args, name, None) is None:
+            setattr(args, name, value)
+    args.option_defaults = {**getattr(args, "option_defaults", {}), **chosen}  # a copy: the parser's stays
+
+
 def _check_launch(args: argparse.Namespace, device: str) -> int:
     """The number of processes training together (torchrun's WORLD_SIZE; 1 without torchrun), after
     checking the launch before any data is read.
@@ -293,8 +307,9 @@ def _check_launch(args: argparse.Namespace, device: str) -> int:
         world = where.world
         if world > 1 and not TASKS[args.task].distributed:
             raise ConfigError(
-                f"--task {args.task} trains with its own loop, which does not run in several processes; "
-                "start it without torchrun."
+                f"--task {args.task} does not train in several processes yet (each step of a codec trains "
+                "one quality level's entropy model, and DDP needs every weight in every step); start it "
+                "without torchrun."
             )
     except ConfigError:
         if not is_main():
@@ -344,8 +359,8 @@ def write_run_config(run_dir: Path, args: argparse.Namespace, out: Path) -> list
 
 
 def finish_run_config(run_dir: Path, history: list[dict[str, Any]]) -> None:
-    """Mark run.json finished once the model file is saved, with how long it trained: epochs, or
-    optimizer steps for a task that logs steps (compress). 'aekit dashboard' stops calling it live."""
+    """Mark run.json finished once the model file is saved, with how many epochs it trained. 'aekit
+    dashboard' stops calling it live."""
     runfolder.finish(run_dir, history)
 
 
@@ -409,7 +424,9 @@ class Task:
 
     build: Callable[[argparse.Namespace, str, Path], Any]  # (options, device, run folder) -> estimator
     read: Callable[..., Any] = training_split  # (--data[, --key]) -> what the estimator's fit takes
-    distributed: bool = True  # trains with the shared Trainer, so under torchrun too
+    distributed: bool = True  # trains under torchrun (DDP) too
+    # values of shared options (DEFAULTS) that suit this task better, used when the option is not given
+    defaults: dict[str, Any] = field(default_factory=dict)
     fine_tunes: bool = True  # takes --init / --freeze (a starting model)
     # options of RUN_ESSENTIALS it ignores: left out of run.json, where they would mislabel the run
     unused: tuple[str, ...] = ()
@@ -446,8 +463,12 @@ TASKS: dict[str, Task] = {
         distributed=False,
         unused=("kind", "code_size", "loss"),
         fine_tunes=False,
+        defaults=compress.TRAIN_DEFAULTS,
+        summary=lambda est, args: [*_epochs_summary(est, args), compress.ladder_line(est)],
     ),
 }
+# what the shared options that some tasks set otherwise (Task.defaults) are when not given
+DEFAULTS = {"batch_size": 128, "validation_fraction": 0.1, "crop": 48}
 
 
 def _final_losses(history: list[dict], patience: int) -> str:

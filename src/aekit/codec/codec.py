@@ -1,19 +1,19 @@
 """``ImageCodec``: a learned image codec you fit on your own images, then compress and decompress with.
 
 ``fit`` trains a ``CodecNet`` for rate + lambda x distortion at every quality level and its pixel head
-(``aekit.codec.training``). ``compress`` turns each image into one ``Item`` of the ``.aez`` container: the
-latent's integer symbols coded under the level's learned prior and, for lossless and near-lossless
-qualities, the pixels coded under the pixel head's distributions, all in one range-coder stream
-(``aekit.codec.coding``). Everything a decoder runs on (the latent, then the pixel groups) is computed one
-item at a time by one code path, so the encoder and the decoder see bit-identical probabilities: those
-passes, at both ends, are ``aekit.codec.passes``; this module checks what goes in and comes out.
+(``aekit.codec.training``) on the shared trainer (``aekit.codec.fitting``). ``compress`` turns each image
+into one ``Item`` of the ``.aez`` container: the latent's integer symbols coded under the level's learned
+prior and, for lossless and near-lossless qualities, the pixels coded under the pixel head's
+distributions, all in one range-coder stream (``aekit.codec.coding``). Everything a decoder runs on (the
+latent, then the pixel groups) is computed one item at a time by one code path, so the encoder and the
+decoder see bit-identical probabilities: those passes, at both ends, are ``aekit.codec.passes``; this
+module checks what goes in and comes out.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -27,16 +27,21 @@ from sklearn.utils.validation import check_is_fitted
 from torch import Tensor
 
 from aekit import threads
-from aekit.codec import limits
+from aekit.codec import fitting, ladder, limits, targets
 from aekit.codec import typicality as codec_typicality
 from aekit.codec.coding import alphabet_bits, least_payload
 from aekit.codec.container import ArchiveReader, ArchiveWriter, Item
-from aekit.codec.network import DEFAULT_LAMBDAS, CodecNet, CodecNetConfig
+from aekit.codec.data import CodecImages
+from aekit.codec.defaults import PROFILES, Profile, is_auto, pixel_train_bins, profile_name, uses_ladder
+from aekit.codec.network import ADDED_SETTINGS, CodecNet, CodecNetConfig
 from aekit.codec.passes import decode_images, encode_payloads
 from aekit.codec.pixels import bin_edges
-from aekit.codec.training import estimate_bits, train_codec
+from aekit.codec.targets import Target
+from aekit.codec.targets import psnr as psnr  # re-exported: aekit.codec.codec.psnr predates targets
+from aekit.codec.training import RateDistortion, estimate_bits
 from aekit.device import resolve_device
 from aekit.errors import ConfigError, DataError, ModelFileError
+from aekit.training import Trainer
 from aekit.typicality import HEADER_KEY
 from aekit.validation import image_list, seed_of
 
@@ -44,10 +49,10 @@ if TYPE_CHECKING:
     from aekit.typicality import Typicality
 
 FORMAT = "aekit-codec"
-FORMAT_VERSION = 1
-# epochs="auto" shows the network about this many images (or crops): 2000 steps of 16, a few minutes on a
-# CPU at the default sizes; larger batches take fewer steps.
-AUTO_IMAGES = 32000
+# The newest codec file format this aekit reads. save writes the oldest that holds the codec: 2 for a
+# config with any setting format 2 added (ADDED_SETTINGS: the hyperprior, widths, default_quality), else
+# 1, so a format-1 codec saved again stays readable by the aekit versions before format 2.
+FORMAT_VERSION = 2
 CHANNEL_NAMES = {1: "grayscale (H, W)", 3: "RGB (H, W, 3)"}
 WEIGHT_DTYPES = {"float32": torch.float32, "float16": torch.float16}
 LOSSLESS_QUALITY = 0  # the quality an item coded losslessly records
@@ -71,30 +76,42 @@ class ImageCodec(BaseEstimator):
     q = 1..len to (latent level, near-lossless bin width or 0) (None: quality q = level q - 1);
     ``pixel_width``/``pixel_layers``/``pixel_mixtures`` size the pixel head used by lossless mode;
     ``pixel_train_bins`` (e.g. (1, 4, 16)) also trains it for near-lossless qualities' coarse context.
-    ``epochs`` (passes over the images; "auto": about 32000 images seen) or ``steps`` (optimizer steps,
-    overrides epochs), ``batch_size``, ``lr`` and ``crop`` (side of the random training crops; images
-    that share a shape no larger than it train whole) set up training.
+    "auto" settings adapt to the images (``aekit.codec.defaults``): small images of one shape (no side
+    above ``crop``: digits, thumbnails) get two stages, a narrow latent and a near-lossless quality ladder
+    picked on held-out images (``aekit.codec.ladder``); photos get three stages and one quality per
+    latent level. The default quality (``compress`` without one) is the middle of the ladder.
+
+    Training runs on the shared trainer (``aekit.codec.fitting``): ``epochs`` ("auto": until the loss on
+    the held-out images stops improving; or N passes over the images) or ``steps`` (optimizer steps,
+    overrides epochs), ``batch_size``, ``lr``, ``crop`` (side of the random training crops; images that
+    share a shape no larger than it train whole); ``validation_fraction`` of the images is held out for
+    validation and early stopping (``patience`` epochs without a better loss; the best weights are kept);
+    ``run_dir`` keeps a checkpoint after every epoch, which ``resume=True`` continues bit-identically.
     """
 
     def __init__(
         self,
         hidden: int = 64,
-        latent: int = 64,
-        stages: int = 3,
-        lambdas: Sequence[float] = DEFAULT_LAMBDAS,
-        qualities: Sequence[tuple[int, int]] | None = None,
+        latent: int | str = "auto",
+        stages: int | str = "auto",
+        lambdas: Sequence[float] | str = "auto",
+        qualities: Sequence[tuple[int, int]] | str | None = "auto",
         pixel_width: int = 32,
         pixel_layers: int = 3,
-        pixel_mixtures: int = 5,
-        pixel_train_bins: Sequence[int] = (1,),
+        pixel_mixtures: int | str = "auto",
+        pixel_train_bins: Sequence[int] | str = "auto",
         epochs: int | str = "auto",
         steps: int | None = None,
-        batch_size: int = 16,
+        batch_size: int = 32,
         lr: float = 1e-3,
         crop: int = 64,
+        validation_fraction: float = 0.05,
+        patience: int | None = 5,
         random_state: int | None = None,
         device: str = "auto",
         verbose: int = 0,
+        run_dir: str | os.PathLike | None = None,
+        resume: bool = False,
     ):
         self.hidden = hidden
         self.latent = latent
@@ -110,13 +127,22 @@ class ImageCodec(BaseEstimator):
         self.batch_size = batch_size
         self.lr = lr
         self.crop = crop
+        self.validation_fraction = validation_fraction
+        self.patience = patience
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
+        self.run_dir = run_dir
+        self.resume = resume
 
     # -- training -------------------------------------------------------------------------------------------
     def fit(self, images: Any, y: Any = None) -> ImageCodec:
-        """Train on 8-bit images: an array (N, H, W[, 3]) or a list of images of any sizes."""
+        """Train on 8-bit images: an array (N, H, W[, 3]) or a list of images of any sizes.
+
+        Trains on the shared trainer (``aekit.codec.fitting``), validating on held-out images; then
+        computes the coding tables from the kept weights, picks the lossless level and, for small images
+        at the default settings, the near-lossless quality ladder, both on the held-out images.
+        """
         pictures = [_as_uint8(im, f"image {i}") for i, im in enumerate(image_list(images))]
         counts = {p.shape[2] if p.ndim == 3 else 1 for p in pictures}
         if len(counts) > 1:
@@ -124,25 +150,9 @@ class ImageCodec(BaseEstimator):
         histogram = np.zeros(256)
         for p in pictures:
             histogram += np.bincount(p.reshape(-1), minlength=256)
-        config = self._config(counts.pop(), tuple(float(v) for v in histogram / histogram.sum()))
-        for name, value in (("batch_size", self.batch_size), ("crop", self.crop)):
-            if not isinstance(value, int | np.integer) or value < 1:
-                raise ConfigError(f"{name} must be a positive integer; got {value!r}.")
-        if self.epochs != "auto" and not (
-            isinstance(self.epochs, int | np.integer)
-            and not isinstance(self.epochs, bool)
-            and self.epochs >= 1
-        ):
-            raise ConfigError(f"epochs must be 'auto' or a positive integer; got {self.epochs!r}.")
-        if self.steps is not None:
-            steps = self.steps
-        elif self.epochs == "auto":
-            steps = max(100, AUTO_IMAGES // self.batch_size)
-        else:
-            steps = math.ceil(self.epochs * len(pictures) / self.batch_size)
-        for name, value in (("steps", steps),):
-            if not isinstance(value, int | np.integer) or value < 1:
-                raise ConfigError(f"{name} must be a positive integer; got {value!r}.")
+        fitting.check_settings(self)
+        profile = PROFILES[profile_name(pictures, self.crop)]
+        config = self._config(counts.pop(), tuple(float(v) for v in histogram / histogram.sum()), profile)
         if self.crop % config.stride:
             raise ConfigError(
                 f"crop={self.crop} must be a multiple of the stride 2**stages = {config.stride}; "
@@ -150,28 +160,31 @@ class ImageCodec(BaseEstimator):
             )
         seed = seed_of(self.random_state)
         device = resolve_device(self.device)
-        data = _training_data(pictures, self.crop, config.stride, self.batch_size)
+        train, held = fitting.hold_out(pictures, self.validation_fraction, seed)
+        per_epoch, epochs, schedule = fitting.budget(self.epochs, self.steps, len(train), self.batch_size)
+        data = CodecImages(train, self.crop, config.stride, per_epoch)
+        val = fitting.validation(held, self.crop, config.stride, seed)
+        trainer = Trainer(fitting.train_config(self, epochs, schedule, seed, device))
         devices = [torch.cuda.current_device()] if device.startswith("cuda") else []
         with torch.random.fork_rng(devices=devices):  # the caller's global RNG is left as it was
             torch.manual_seed(seed)
             net = CodecNet(config)
-            # threads from the transforms' work on a batch of crops (the pixel head's is left out)
-            crops = (self.batch_size, config.channels, self.crop, self.crop)
-            with threads.for_work(lambda: crops[0] * threads.macs_per_row(net, crops[1:], 0), None, device):
-                self.history_ = train_codec(
-                    net,
-                    data,
-                    int(steps),
-                    self.batch_size,
-                    self.lr,
-                    seed,
-                    device,
-                    log_every=min(100, max(1, int(steps) // 10)),
-                    verbose=self.verbose,
-                )
-        net.to("cpu").eval()
-        sample = data if isinstance(data, Tensor) else data(torch.Generator().manual_seed(seed))
-        self._adopt(net, sample[:256])
+            # threads from the transforms' work on a batch (the pixel head's is left out)
+            side = data.whole.shape[-2:] if data.whole is not None else (self.crop, self.crop)
+
+            def work() -> int:
+                return self.batch_size * threads.macs_per_row(net, (config.channels, *side), 0)
+
+            with threads.for_work(work, None, device):
+                self.history_ = trainer.fit(RateDistortion(net), data, val)
+        self._adopt(net, (val if val is not None else data.fixed(256, seed))[:256])  # tables, lossless level
+        if uses_ladder(profile, self.lambdas, self.qualities):
+            coded = held or [train[i] for i in np.random.default_rng(seed).permutation(len(train))]
+            chosen = fitting.pick_ladder(type(self), net, coded[: ladder.IMAGES])
+            net.config.qualities = tuple((int(r["level"]), int(r["bins"])) for r in chosen)
+            net.config.extra["ladder"] = [{k: round(v, 3) for k, v in r.items()} for r in chosen]
+        net.config.default_quality = (len(net.config.quality_table()) + 1) // 2  # the ladder's middle
+        self._adopt(net, None)
         self._measure_typicality(pictures, seed)
         return self
 
@@ -216,18 +229,31 @@ class ImageCodec(BaseEstimator):
             raise not_stored(f"this {type(self).__name__}")
         return self.typicality_
 
-    def _config(self, channels: int, histogram: tuple[float, ...] | None = None) -> CodecNetConfig:
+    def _config(
+        self, channels: int, histogram: tuple[float, ...] | None = None, profile: Profile = PROFILES["photo"]
+    ) -> CodecNetConfig:
+        """The network's settings, each "auto" one taken from ``profile`` (``aekit.codec.defaults``)."""
+
+        def setting(name: str) -> Any:
+            value = getattr(self, name)
+            return getattr(profile, name) if is_auto(value) else value
+
+        bins = self.pixel_train_bins
+        if is_auto(bins):
+            bins = pixel_train_bins(profile, self.lambdas, self.qualities)
+
+        qualities = None if is_auto(self.qualities) else self.qualities  # "auto": a ladder is picked after
         config = CodecNetConfig(
             channels=channels,
             hidden=self.hidden,
-            latent=self.latent,
-            stages=self.stages,
-            lambdas=tuple(float(v) for v in self.lambdas),
-            qualities=None if self.qualities is None else tuple((int(a), int(b)) for a, b in self.qualities),
+            latent=setting("latent"),
+            stages=setting("stages"),
+            lambdas=tuple(float(v) for v in setting("lambdas")),
+            qualities=None if qualities is None else tuple((int(a), int(b)) for a, b in qualities),
             pixel_width=self.pixel_width,
             pixel_layers=self.pixel_layers,
-            pixel_mixtures=self.pixel_mixtures,
-            pixel_train_bins=tuple(int(b) for b in self.pixel_train_bins),
+            pixel_mixtures=setting("pixel_mixtures"),
+            pixel_train_bins=tuple(int(b) for b in bins),
             value_histogram=histogram,
         )
         config.validate()
@@ -248,7 +274,8 @@ class ImageCodec(BaseEstimator):
 
     @classmethod
     def from_network(cls, net: CodecNet, sample: Tensor | None = None, **params: Any) -> ImageCodec:
-        """Wrap a ``CodecNet`` trained elsewhere (e.g. by ``train_codec``) as a fitted codec.
+        """Wrap a ``CodecNet`` trained elsewhere (e.g. by ``aekit.training.Trainer`` on its
+        ``RateDistortion``) as a fitted codec.
 
         ``sample`` (B, C, H, W) on [0, 1], if given, picks the lossless level (as ``fit`` does); ``params``
         are recorded as the estimator's parameters.
@@ -276,29 +303,47 @@ class ImageCodec(BaseEstimator):
         check_is_fitted(self)
         return len(self.qualities_)
 
+    @property
+    def default_quality(self) -> int:
+        """The quality ``compress`` uses when given none: the network's ``default_quality``, else the best."""
+        check_is_fitted(self)
+        return self.net_.config.default_quality or len(self.qualities_)
+
     def compress(
         self,
         images: Any,
-        quality: int = 8,
+        quality: int | None = None,
         lossless: bool = False,
         names: Sequence[str] | None = None,
         refine: int = 0,
+        target_bpp: float | None = None,
+        target_psnr: float | None = None,
     ) -> list[Item]:
         """One ``Item`` per image: an array (N, H, W[, 3]), one image (H, W) / (H, W, 3), or a list.
 
-        ``quality`` 1..n_qualities (higher = better and bigger); ``lossless=True`` ignores it and codes
-        every pixel exactly. Images must be uint8 (or integers in 0..255) with this codec's channels.
-        ``refine`` > 0 spends that many gradient steps per image improving its latent for the decoder
-        (``aekit.codec.refine``): slower encoding, same decoder and format; lossy qualities only.
+        ``quality`` 1..n_qualities (higher = better and bigger; None: ``default_quality``);
+        ``lossless=True`` ignores it and codes every pixel exactly. Images must be uint8 (or integers in
+        0..255) with this codec's channels. ``refine`` > 0 spends that many gradient steps per image
+        improving its latent for the decoder (``aekit.codec.refine``): slower encoding, same decoder and
+        format; lossy qualities only. ``target_bpp`` (the highest quality whose payload is at most that
+        many bits per pixel) or ``target_psnr`` (the lowest whose decoded image reaches that many dB)
+        picks each image's quality instead (``aekit.codec.targets``); the items record it as usual.
         """
         check_is_fitted(self)
-        q = self._check_quality(quality, lossless)
-        refine = self._check_refine(refine, q, lossless)
+        q, refine, target = self._plan(quality, lossless, refine, target_bpp, target_psnr)
         batch = self._batch(images)
         if names is not None and len(names) != len(batch):
             raise ConfigError(f"got {len(names)} names for {len(batch)} images")
         labelled = ((im, "" if names is None else names[i], f"image {i}") for i, im in enumerate(batch))
-        return list(self._encode_stream(labelled, q, lossless, refine))
+        return list(self._encode_stream(labelled, q, lossless, refine, target))
+
+    def _plan(
+        self, quality: Any, lossless: bool, refine: Any, target_bpp: Any, target_psnr: Any
+    ) -> tuple[int, int, Target | None]:
+        """(quality, refinement steps, target) checked; with a target the quality is the search's."""
+        target = targets.check(target_bpp, target_psnr, quality, lossless)
+        q = self._check_quality(quality, lossless)
+        return q, self._check_refine(refine, None if target else q, lossless), target
 
     def encode(
         self,
@@ -317,9 +362,20 @@ class ImageCodec(BaseEstimator):
         return self._encode_group([arr], q, lossless, [name], refine, what)[0]
 
     def _encode_stream(
-        self, labelled: Iterable[tuple[Any, str, str]], q: int, lossless: bool, refine: int = 0
+        self,
+        labelled: Iterable[tuple[Any, str, str]],
+        q: int,
+        lossless: bool,
+        refine: int = 0,
+        target: Target | None = None,
     ) -> Iterator[Item]:
-        """Encode (image, name, label) in order, consecutive images of one shape a coding batch at a time."""
+        """Encode (image, name, label) in order, consecutive images of one shape a coding batch at a time
+        (with a ``target``, each image alone at the quality the search picks for it)."""
+        if target is not None:
+            for image, name, what in labelled:
+                arr = self._check_image(_as_uint8(image, what), what)
+                yield self._encode_to_target(target, arr, name, refine, what)
+            return
         group: list[np.ndarray] = []
         names: list[str] = []
         first = ""  # the label of the group's first image
@@ -334,6 +390,16 @@ class ImageCodec(BaseEstimator):
             names.append(name)
         if group:
             yield from self._encode_group(group, q, lossless, names, refine, first)
+
+    def _encode_to_target(self, target: Target, arr: np.ndarray, name: str, refine: int, what: str) -> Item:
+        """One image's item at the quality ``target`` picks: every quality tried is really encoded (and
+        for a PSNR target decoded); ``refine`` applies to the lossy ones."""
+
+        def encode(q: int) -> Item:
+            steps = 0 if self._mode(q, False)[1] else refine
+            return self._encode_group([arr], q, False, [name], steps, what)[0]
+
+        return targets.search(target, arr, len(self.qualities_), encode, lambda item: self.decode(item, what))
 
     def _coding_batch(self, shape: tuple[int, ...]) -> int:
         """How many items of this shape share one network pass: a function of the shape alone."""
@@ -447,7 +513,7 @@ class ImageCodec(BaseEstimator):
         """The fewest coded bytes an item of this size and mode can have: no symbol is free to the coder
         (``aekit.codec.coding.least_payload``), whatever the image."""
         hp, wp = limits.padded_size(h, w, self.net_.stride)
-        bits = hp * wp // self.net_.stride**2 * self.net_.bottlenecks[level].least_bits()
+        bits = self.net_.prior.least_bits(level, hp // self.net_.stride, wp // self.net_.stride)
         if bins:  # every pixel of the image (not of the padding), in bins of this width
             bits += h * w * c * alphabet_bits(len(bin_edges(bins)) - 1)
         return least_payload(bits)
@@ -458,11 +524,12 @@ class ImageCodec(BaseEstimator):
             return self.net_.config.lossless_level, 1
         return self.qualities_[quality - 1]
 
-    def _check_refine(self, refine: Any, quality: int, lossless: bool) -> int:
-        """Refinement steps, checked: a non-negative integer, and only where the latent alone is coded."""
+    def _check_refine(self, refine: Any, quality: int | None, lossless: bool) -> int:
+        """Refinement steps, checked: a non-negative integer, and only where the latent alone is coded
+        (``quality`` None: a target's search, which refines the lossy qualities it tries)."""
         if isinstance(refine, bool) or not isinstance(refine, int | np.integer) or refine < 0:
             raise ConfigError(f"refine must be a whole number of steps, 0 (off) or more; got {refine!r}.")
-        if refine and self._mode(quality, lossless)[1]:
+        if refine and quality is not None and self._mode(quality, lossless)[1]:
             what = "lossless mode" if lossless else f"quality {quality} (near-lossless: its pixels are coded)"
             raise ConfigError(
                 f"refine improves the latent of lossy qualities; {what} codes the pixels themselves, so it "
@@ -473,6 +540,8 @@ class ImageCodec(BaseEstimator):
     def _check_quality(self, quality: Any, lossless: bool) -> int:
         if lossless:
             return LOSSLESS_QUALITY
+        if quality is None:
+            return self.default_quality
         n = len(self.qualities_)
         if isinstance(quality, bool) or not isinstance(quality, int | np.integer) or not 1 <= quality <= n:
             raise ConfigError(
@@ -522,26 +591,27 @@ class ImageCodec(BaseEstimator):
         self,
         path: str | os.PathLike,
         images: Iterable[Any],
-        quality: int = 8,
+        quality: int | None = None,
         lossless: bool = False,
         names: Sequence[str] | None = None,
         codec_name: str | None = None,
         meta: dict[str, Any] | None = None,
         refine: int = 0,
+        target_bpp: float | None = None,
+        target_psnr: float | None = None,
     ) -> int:
         """Compress ``images`` (any iterable, read one at a time) into an ``.aez`` archive; returns its size.
 
         The archive appears atomically at ``path`` when every image is in. ``codec_name`` (default: the
         file this codec was loaded from) is recorded so ``aekit decompress`` can find the model.
-        ``refine``: see ``compress``.
+        ``quality``, ``refine``, ``target_bpp``, ``target_psnr``: see ``compress``.
         """
         check_is_fitted(self)
-        q = self._check_quality(quality, lossless)
-        refine = self._check_refine(refine, q, lossless)
+        q, refine, target = self._plan(quality, lossless, refine, target_bpp, target_psnr)
         name = self.name_ if codec_name is None else codec_name
         labelled = ((im, "" if names is None else names[i], f"image {i}") for i, im in enumerate(images))
         with ArchiveWriter(path, name, self.fingerprint_, meta or {}) as writer:
-            for item in self._encode_stream(labelled, q, lossless, refine):
+            for item in self._encode_stream(labelled, q, lossless, refine, target):
                 writer.add(item)
         return Path(path).stat().st_size
 
@@ -583,23 +653,36 @@ class ImageCodec(BaseEstimator):
             k: (t.to(WEIGHT_DTYPES[weights]) if t.dtype == torch.float32 else t) for k, t in state.items()
         }
         params = {k: v for k, v in self.get_params().items()}
-        params["lambdas"] = [float(v) for v in params["lambdas"]]
-        params["pixel_train_bins"] = [int(b) for b in params["pixel_train_bins"]]
-        if params["qualities"] is not None:
+        config = self.net_.config.to_dict()
+        if not is_auto(params["lambdas"]):
+            params["lambdas"] = [float(v) for v in params["lambdas"]]
+        if not is_auto(params["pixel_train_bins"]):
+            params["pixel_train_bins"] = [int(b) for b in params["pixel_train_bins"]]
+        if params["qualities"] is not None and not is_auto(params["qualities"]):
             params["qualities"] = [[int(a), int(b)] for a, b in params["qualities"]]
+        if params["run_dir"] is not None:
+            params["run_dir"] = str(params["run_dir"])
         doc = {
             "format": FORMAT,
-            "format_version": FORMAT_VERSION,
+            "format_version": 2 if format2_settings(config) else 1,
             "library_version": __version__,
             "estimator": type(self).__name__,
             "params": params,
-            "model_config": self.net_.config.to_dict(),
+            "model_config": config,
             "weights": weights,
             "history": getattr(self, "history_", []),
         }
         if getattr(self, "typicality_", None) is not None:  # None: loaded from a file that predates it
             doc[HEADER_KEY] = codec_typicality.header(self.typicality_, self.typicality_level_)
         tensorfile.save(path, tensors, doc)
+
+    @classmethod
+    def pretrained(cls, name: str = "photo") -> ImageCodec:
+        """A built-in codec by name (``aekit.codec.builtin``): "photo" for RGB photographs, "photo-gray"
+        for grayscale ones; archives it makes record the name, so they decode wherever aekit is installed."""
+        from aekit.codec import builtin
+
+        return cls.load(builtin.builtin_path(name), name=name)
 
     @classmethod
     def load(cls, path: str | os.PathLike, name: str | None = None) -> ImageCodec:
@@ -648,11 +731,22 @@ def _check_header(path, doc: dict[str, Any], declared: dict) -> Callable[[], Cod
             "'aekit train --task compress' or ImageCodec.fit"
         )
     version = doc.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise ModelFileError(
-            f"{path} uses codec format {version}, newer than this aekit reads; upgrade aekit."
+            f"{path} declares codec format {version!r}, which no aekit writes: it is damaged."
+        )
+    if version > FORMAT_VERSION:
+        raise ModelFileError(
+            f"{path} uses codec format {version}, newer than this aekit reads (up to {FORMAT_VERSION}); "
+            "upgrade aekit: pip install -U aekit."
         )
     config = CodecNetConfig.from_dict(doc["model_config"])
+    added = format2_settings(doc["model_config"])
+    if version < 2 and added:
+        raise ModelFileError(
+            f"{path} declares codec format {version} but its settings use {', '.join(added)}, added in "
+            "format 2: the file is damaged or was edited by hand. Save the codec again with ImageCodec.save."
+        )
     config.validate()
     if not isinstance(doc["params"], dict):
         raise TypeError("params is not a JSON object")
@@ -661,12 +755,18 @@ def _check_header(path, doc: dict[str, Any], declared: dict) -> Callable[[], Cod
     def build() -> CodecNet:
         net = CodecNet(config)
         for bottleneck, width in zip(net.bottlenecks, widths, strict=True):
-            bottleneck.offsets = torch.zeros(config.latent, dtype=torch.int64)
-            bottleneck.lengths = torch.ones(config.latent, dtype=torch.int64)
-            bottleneck.pmfs = torch.zeros(config.latent, width, dtype=torch.float64)
+            bottleneck.offsets = torch.zeros(bottleneck.channels, dtype=torch.int64)
+            bottleneck.lengths = torch.ones(bottleneck.channels, dtype=torch.int64)
+            bottleneck.pmfs = torch.zeros(bottleneck.channels, width, dtype=torch.float64)
         return net
 
     return build
+
+
+def format2_settings(model_config: dict[str, Any]) -> list[str]:
+    """The settings of a model config (``CodecNetConfig.to_dict``, which leaves them out while they hold
+    their defaults) that format 2 added: a file that holds any of them is format 2."""
+    return [name for name in ADDED_SETTINGS if name in model_config]
 
 
 def _check_tables(net: CodecNet) -> None:
@@ -735,39 +835,3 @@ def _as_uint8(image: Any, what: str) -> np.ndarray:
         )
     out = arr.astype(np.uint8)
     return out[..., 0] if out.ndim == 3 and out.shape[-1] == 1 else out
-
-
-def _training_data(pictures: list[np.ndarray], crop: int, stride: int, batch_size: int) -> Any:
-    """A tensor of whole images when they share a shape no larger than ``crop``, else a crop sampler."""
-    shapes = {p.shape for p in pictures}
-    if len(shapes) == 1 and max(pictures[0].shape[:2]) <= crop:
-        x = torch.from_numpy(np.stack([p.reshape(*p.shape[:2], -1) for p in pictures])).permute(0, 3, 1, 2)
-        x = x.float() / 255  # (N, C, H, W)
-        h, w = x.shape[-2:]
-        if h % stride or w % stride:
-            x = F.pad(x, (0, -w % stride, 0, -h % stride), mode="replicate")
-        return x
-
-    def batch(gen: torch.Generator) -> Tensor:
-        out = []
-        for i in torch.randint(len(pictures), (batch_size,), generator=gen).tolist():
-            p = (
-                torch.from_numpy(pictures[i].reshape(*pictures[i].shape[:2], -1)).permute(2, 0, 1).float()
-                / 255
-            )
-            h, w = p.shape[-2:]
-            if h < crop or w < crop:
-                p = F.pad(p[None], (0, max(0, crop - w), 0, max(0, crop - h)), mode="replicate")[0]
-                h, w = p.shape[-2:]
-            top = int(torch.randint(h - crop + 1, (1,), generator=gen))
-            left = int(torch.randint(w - crop + 1, (1,), generator=gen))
-            out.append(p[:, top : top + crop, left : left + crop])
-        return torch.stack(out)  # (B, C, crop, crop)
-
-    return batch
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    """PSNR in dB between two uint8 images or stacks (inf when equal)."""
-    mse = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
-    return math.inf if mse == 0 else 10 * math.log10(255**2 / mse)

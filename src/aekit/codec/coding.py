@@ -17,6 +17,7 @@ from aekit.errors import DataError
 
 # constriction is one native module: its submodules are attributes, not importable packages
 Categorical = constriction.stream.model.Categorical
+QuantizedGaussian = constriction.stream.model.QuantizedGaussian
 RangeEncoder = constriction.stream.queue.RangeEncoder
 RangeDecoder = constriction.stream.queue.RangeDecoder
 
@@ -41,6 +42,18 @@ def fixed_model(pmf: np.ndarray):
         # one-symbol alphabet, so a second, never-used symbol of probability 0 goes beside it.
         pmf = np.append(pmf, 0.0)
     return Categorical(pmf, perfect=False)
+
+
+def gaussian_model(bound: int):
+    """A constriction quantized Gaussian over the integers -bound..bound, mean 0, its scale given per symbol
+    (the hyperprior's residuals: ``aekit.codec.priors``). Cached: one object serves every call."""
+    model = _GAUSSIANS.get(bound)
+    if model is None:
+        model = _GAUSSIANS[bound] = QuantizedGaussian(-bound, bound, 0.0)
+    return model
+
+
+_GAUSSIANS: dict[int, object] = {}
 
 
 def least_bits(pmfs: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
@@ -114,6 +127,15 @@ class StreamEncoder:
         self._encoder.encode(s, model)
         self._keep((s, model))
 
+    def encode_gaussian(self, symbols: np.ndarray, model, scales: np.ndarray) -> None:
+        """symbols (n,) integers under ``gaussian_model``, each with its own scale (n,) float64."""
+        s = np.ascontiguousarray(np.asarray(symbols).reshape(-1), dtype=np.int32)
+        if s.size == 0:
+            return
+        scales = np.ascontiguousarray(scales, dtype=np.float64)
+        self._encoder.encode(s, model, scales)
+        self._keep((s, (model, scales)))
+
     def _keep(self, block: tuple) -> None:
         """Keep what ``finish`` re-decodes to trim the stream, until it is too long to be trimmed: then the
         probability rows go (a large image's would otherwise all stay in memory until the end)."""
@@ -147,6 +169,8 @@ class StreamEncoder:
 def _decode(decoder, n: int, rows_or_model) -> np.ndarray:
     if isinstance(rows_or_model, np.ndarray):
         return decoder.decode(_MODEL, rows_or_model)
+    if isinstance(rows_or_model, tuple):  # (gaussian model, scales)
+        return decoder.decode(*rows_or_model)
     return decoder.decode(rows_or_model, n)
 
 
@@ -172,6 +196,12 @@ class StreamDecoder:
         if n == 0:
             return np.zeros(0, np.int64)
         return self._run(self._decoder.decode, model, n)
+
+    def decode_gaussian(self, model, scales: np.ndarray) -> np.ndarray:
+        """The next len(scales) symbols, each under ``gaussian_model`` with its scale (int64)."""
+        if len(scales) == 0:
+            return np.zeros(0, np.int64)
+        return self._run(self._decoder.decode, model, np.ascontiguousarray(scales, dtype=np.float64))
 
     def _run(self, fn, *args) -> np.ndarray:
         try:

@@ -28,7 +28,9 @@ TILE_PIXELS = 1 << 20
 TILE_SIDE = 1024
 # Bytes per padded pixel and per coding-batch place of each part of the decoder (float32 activations),
 # read off the code paths and checked against measured peaks (docs/codec.md): an over-estimate by design.
-LATENT_BYTES = 32  # per latent symbol: decoded int64, stacked, indices, float32 values
+# per latent symbol: decoded int64, stacked, indices, float32 values; a hyperprior adds the mean, the
+# scale, its table index (int64) and the float64 scale handed to the coder
+LATENT_BYTES = 56
 WORKING_BYTES = 64 << 20  # whatever the size: the allocator's arenas, the libraries' scratch space (measured)
 
 
@@ -60,7 +62,7 @@ def decode_memory(config: CodecNetConfig, hp: int, wp: int, places: int, items: 
     """Bytes the decoder holds at its peak for a coding batch of ``places`` (``items`` of them real) of
     padded size hp x wp, coded with pixel bins of width ``bins`` (0: the latent alone)."""
     c, m = config.channels, config.latent
-    f = config.hidden if config.stages > 1 else config.latent  # the synthesis features' channels
+    f = config.stage_widths()[0] if config.stages > 1 else config.latent  # the synthesis features' channels
     pixels = hp * wp
     latent = places * pixels * m // config.stride**2 * LATENT_BYTES
     synthesis = 4 * (6 * f // 4 + 4 * c)  # per pixel: a few copies of the features at half size, x_hat

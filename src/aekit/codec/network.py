@@ -19,8 +19,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from aekit.codec.entropy import EntropyBottleneck
 from aekit.codec.pixels import PixelHead
+from aekit.codec.priors import PRIORS
 from aekit.errors import ConfigError
 
 # Rate + lambda * 255^2 * MSE (MSE on the [0, 1] scale), the convention of CompressAI's model zoo, so these
@@ -60,6 +60,13 @@ class CodecNetConfig:
     latent: int = 64  # M: channels of the coded latent
     stages: int = 2  # stride-2 stages: the latent is 2**stages times smaller per side
     kernel: int = 5
+    # channels of the inner stages, image side first (stages - 1 values): a decoder that stays narrow at
+    # the finest stages runs several times faster (docs/codec.md). None: ``hidden`` everywhere.
+    widths: tuple[int, ...] | None = None
+    prior: str = "factorized"  # the latent's entropy model: a name in aekit.codec.priors.PRIORS
+    hyper_hidden: int = 96  # hyperprior: channels inside the hyper-analysis and -synthesis
+    hyper_latent: int = 64  # hyperprior: channels of the side latent z
+    default_quality: int | None = None  # what compress uses when no quality is given; None: the best
     lambdas: tuple[float, ...] = (
         DEFAULT_LAMBDAS  # one rate-distortion weight (and gain, bottleneck) per level
     )
@@ -88,6 +95,10 @@ class CodecNetConfig:
     def stride(self) -> int:
         return 2**self.stages
 
+    def stage_widths(self) -> tuple[int, ...]:
+        """Channels after each inner stage of the analysis, image side first (stages - 1 values)."""
+        return tuple(self.widths) if self.widths is not None else (self.hidden,) * (self.stages - 1)
+
     def quality_table(self) -> tuple[tuple[int, int], ...]:
         if self.qualities is None:
             return tuple((level, 0) for level in range(self.levels))
@@ -96,7 +107,31 @@ class CodecNetConfig:
     def validate(self) -> None:
         if self.channels not in (1, 3):
             raise ConfigError(f"channels must be 1 (grayscale) or 3 (RGB); got {self.channels!r}.")
-        for name in ("hidden", "latent", "stages", "kernel", "pixel_width", "pixel_layers", "pixel_mixtures"):
+        if self.prior not in PRIORS:
+            raise ConfigError(f"prior must be one of {', '.join(map(repr, PRIORS))}; got {self.prior!r}.")
+        if self.widths is not None and (
+            len(self.widths) != self.stages - 1
+            or any(not isinstance(v, int) or isinstance(v, bool) or v < 1 for v in self.widths)
+        ):
+            raise ConfigError(
+                f"widths must be {self.stages - 1} positive integers (one per inner stage); "
+                f"got {self.widths!r}."
+            )
+        if self.default_quality is not None and not 1 <= self.default_quality <= len(self.quality_table()):
+            raise ConfigError(
+                f"default_quality must be 1..{len(self.quality_table())}; got {self.default_quality!r}."
+            )
+        for name in (
+            "hidden",
+            "latent",
+            "stages",
+            "kernel",
+            "pixel_width",
+            "pixel_layers",
+            "pixel_mixtures",
+            "hyper_hidden",
+            "hyper_latent",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name} must be a positive integer; got {value!r}.")
@@ -120,11 +155,18 @@ class CodecNetConfig:
             raise ConfigError(f"lossless_level must be 0..{self.levels - 1}; got {self.lossless_level}.")
 
     def to_dict(self) -> dict[str, Any]:
+        """The config as JSON values. Settings added after format 1 are left out while they hold their
+        defaults, so a format-1 codec's dict, its fingerprint and its archives stay as they were."""
         d = dataclasses.asdict(self)
+        for name, default in ADDED_SETTINGS.items():
+            if d[name] == default:
+                del d[name]
         d["lambdas"] = list(self.lambdas)
         d["qualities"] = None if self.qualities is None else [list(q) for q in self.qualities]
         d["pixel_train_bins"] = list(self.pixel_train_bins)
         d["value_histogram"] = None if self.value_histogram is None else list(self.value_histogram)
+        if self.widths is not None:
+            d["widths"] = list(self.widths)
         return d
 
     @property
@@ -149,37 +191,47 @@ class CodecNetConfig:
             data["pixel_train_bins"] = tuple(int(b) for b in data["pixel_train_bins"])
         if data.get("value_histogram") is not None:
             data["value_histogram"] = tuple(float(v) for v in data["value_histogram"])
+        if data.get("widths") is not None:
+            data["widths"] = tuple(int(v) for v in data["widths"])
         return cls(**data)
+
+
+# Settings format 2 added (the hyperprior, stage widths, the default quality) and their defaults.
+ADDED_SETTINGS = {
+    f.name: f.default
+    for f in dataclasses.fields(CodecNetConfig)
+    if f.name in ("widths", "prior", "hyper_hidden", "hyper_latent", "default_quality")
+}
 
 
 @dataclass
 class CodecOutput:
     x_hat: Tensor  # (B, C, H, W) reconstruction on the [0, 1] scale (not clamped)
-    likelihoods: Tensor  # (B, M, h, w) probability of each latent element under level's bottleneck
-    y_hat: Tensor  # (B, M, h, w) the (noisy or rounded) gained latent
+    bits: Tensor  # (B,) the latent's code length under the level's prior (noisy proxy in training)
+    y_hat: Tensor  # (B, M, h, w) the rounded gained latent the synthesis saw
     features: Tensor  # (B, F, H/2, W/2) the synthesis features the pixel head reads
 
 
 class CodecNet(nn.Module):
-    """Analysis/synthesis with GDN, per-level gain units and entropy bottlenecks, and a pixel head."""
+    """Analysis/synthesis with GDN, per-level gain units, the latent's prior (``priors``), a pixel head."""
 
     def __init__(self, config: CodecNetConfig):
         super().__init__()
         config.validate()
         self.config = config
         c, n, m, k, s = config.channels, config.hidden, config.latent, config.kernel, config.stages
+        del n
+        sizes = (c, *config.stage_widths(), m)  # channels between the stages, image side first
         down: list[nn.Module] = []
         up: list[nn.Module] = []
         for i in range(s):
-            last = i == s - 1
-            down += [nn.Conv2d(c if i == 0 else n, m if last else n, k, stride=2, padding=k // 2)]
-            if not last:
-                down.append(GDN(n))
-        for i in range(s):
-            last = i == s - 1
-            up += [nn.ConvTranspose2d(m if i == 0 else n, c if last else n, k, 2, k // 2, output_padding=1)]
-            if not last:
-                up.append(GDN(n, inverse=True))
+            down.append(nn.Conv2d(sizes[i], sizes[i + 1], k, stride=2, padding=k // 2))
+            if i < s - 1:
+                down.append(GDN(sizes[i + 1]))
+        for i in reversed(range(s)):
+            up.append(nn.ConvTranspose2d(sizes[i + 1], sizes[i], k, 2, k // 2, output_padding=1))
+            if i > 0:
+                up.append(GDN(sizes[i], inverse=True))
         self.analysis_net = nn.Sequential(*down)
         self.synthesis_body = nn.Sequential(*up[:-1])
         self.synthesis_out = up[-1]
@@ -188,8 +240,8 @@ class CodecNet(nn.Module):
         log_gain = (start if start is not None else torch.zeros(1)).view(-1, 1).repeat(1, m)  # (L, M)
         self.log_gain = nn.Parameter(log_gain.clone())
         self.log_inv_gain = nn.Parameter(-log_gain.clone())
-        self.bottlenecks = nn.ModuleList(EntropyBottleneck(m) for _ in range(config.levels))
-        feature_channels = n if s > 1 else m
+        self.prior = PRIORS[config.prior](self)  # adds its modules (bottlenecks, ...) to this network
+        feature_channels = sizes[1] if s > 1 else m
         self.pixel_head = PixelHead(
             config.channels,
             feature_channels,
@@ -223,12 +275,13 @@ class CodecNet(nn.Module):
         return self.synthesis_out(features), features
 
     def forward(self, x: Tensor, level: int) -> CodecOutput:
-        """Training pass: noise for the rate, straight-through rounding for the distortion (Minnen 2020)."""
+        """Training pass: noise for the rate, straight-through rounding for the distortion (Minnen 2020);
+        in eval mode everything is rounded."""
         y = self.analysis(x) * self.gain(level)  # (B, M, h, w)
-        y_noisy, likelihoods = self.bottlenecks[level](y, training=self.training)
-        y_hat = y + (torch.round(y) - y).detach() if self.training else y_noisy
+        noise = torch.empty_like(y).uniform_(-0.5, 0.5) if self.training else None
+        y_hat, bits = self.prior(y, level, noise)
         x_hat, features = self.synthesis(y_hat, level)
-        return CodecOutput(x_hat, likelihoods, y_hat, features)
+        return CodecOutput(x_hat, bits, y_hat, features)
 
     @torch.no_grad()
     def update_tables(self) -> None:

@@ -34,26 +34,19 @@ def encode_payloads(
     """
     n = len(arrs)
     # the encoder alone decides the symbols: neither the analysis nor the refinement has to match
-    # anything at the decoder (so the refinement's long optimisation may use every thread)
-    with torch.no_grad(), _one_thread():
+    # anything at the decoder (so they may use every thread)
+    with torch.no_grad():
         y = net.analysis(x) * net.gain(level)  # (n, M, hp, wp)
     if refine:
         y = refine_latent(net, x, y, level, refine, arrs[0].shape[:2])
     with torch.no_grad(), _one_thread():
         encoders = [StreamEncoder() for _ in range(n)]
-        bottleneck = net.bottlenecks[level]
-        symbols = bottleneck.symbols(torch.round(y))  # (n, M, hp, wp)
-        models = bottleneck.coding_models()
-        for enc, item_symbols in zip(encoders, symbols, strict=True):
-            for channel, model in zip(item_symbols, models, strict=True):
-                enc.encode_iid(channel.reshape(-1), model)
+        latent = net.prior.encode(y, level, encoders, size)  # (size, M, hp, wp): the decoder's latent
         if bins:
             # the pixel passes must match the decoder's: the full batch, spare places filled alike
-            filler = bottleneck.symbols(torch.zeros(1, *y.shape[1:]))  # (1, M, hp, wp)
-            symbols = np.concatenate([symbols, np.repeat(filler, size - n, axis=0)])  # (B, M, hp, wp)
             values = np.ascontiguousarray(np.stack(arrs).reshape(n, *arrs[0].shape[:2], -1))
             io = _Encoding(encoders, torch.from_numpy(values).permute(0, 3, 1, 2))  # (n, C, H, W)
-            pixels(net, bottleneck.values(symbols), level, bins, arrs[0].shape[:2], io)
+            pixels(net, latent, level, bins, arrs[0].shape[:2], io)
     return [enc.finish() for enc in encoders]
 
 
@@ -75,29 +68,16 @@ def decode_images(
     h, w = size
     stride = net.stride
     hp, wp = limits.padded_size(h, w, stride)
-    bottleneck = net.bottlenecks[level]
     shape = (batch, net.config.latent, hp // stride, wp // stride)
     decoders = [StreamDecoder(payload, label) for payload, label in zip(payloads, labels, strict=True)]
-    with torch.no_grad(), _one_thread():
-        count = shape[2] * shape[3]
-        filler = bottleneck.symbols(torch.zeros(1, *shape[1:]))[0]  # (M, hp, wp): what fills the batch
-        symbols = np.stack(
-            [
-                np.stack([dec.decode_iid(model, count) for model in bottleneck.coding_models()]).reshape(
-                    shape[1:]
-                )
-                for dec in decoders
-            ]
-            + [filler] * (batch - len(payloads))
-        )  # (B, M, hp, wp)
-        latent = bottleneck.values(symbols)
-        if bins:
-            coded = pixels(net, latent, level, bins, size, _Decoding(decoders))  # (n, C, H, W) int64
-            out = coded.numpy().astype(np.uint8).transpose(0, 2, 3, 1)
-        else:
-            # latent only: nothing to match, so only the real items run
-            out = synthesize(net, latent[: len(payloads)], level, h, w, channels)
-    return out
+    with torch.no_grad():
+        with _one_thread():  # everything the coder's probabilities come from must match the encoder's
+            latent = net.prior.decode(decoders, level, shape)  # (B, M, hp, wp)
+            if bins:
+                coded = pixels(net, latent, level, bins, size, _Decoding(decoders))  # (n, C, H, W) int64
+                return coded.numpy().astype(np.uint8).transpose(0, 2, 3, 1)
+        # latent only: nothing left to match, so only the real items run, on every thread
+        return synthesize(net, latent[: len(payloads)], level, h, w, channels)
 
 
 def synthesize(net: CodecNet, latent: Tensor, level: int, h: int, w: int, channels: int) -> np.ndarray:

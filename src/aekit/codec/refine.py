@@ -39,7 +39,6 @@ def refine_latent(
     if steps <= 0:
         return y
     lam = net.config.lambdas[level] * 255**2
-    bottleneck = net.bottlenecks[level]
     h, w = valid
     target = x[:, :, :h, :w]
     pixels = h * w
@@ -53,13 +52,9 @@ def refine_latent(
         noisy: the training proxy, with bfloat16 synthesis where that is fast; otherwise the rounded latent
         in float32, precise enough to compare two latents (bfloat16 pixels are off by about one 8-bit step).
         """
-        if noisy:
-            noise = torch.rand(latent.shape, generator=generator, device=latent.device) - 0.5
-            rate_input = latent + noise
-        else:
-            rate_input = torch.round(latent)
-        rate = -torch.log2(bottleneck.likelihood(rate_input)).flatten(1).sum(1) / pixels
-        rounded = latent + (torch.round(latent) - latent).detach()  # straight-through rounding
+        noise = torch.rand(latent.shape, generator=generator, device=latent.device) - 0.5 if noisy else None
+        rounded, bits = net.prior(latent, level, noise)  # straight-through rounding for the synthesis
+        rate = bits / pixels
         with torch.autocast(y.device.type, dtype=torch.bfloat16, enabled=fast and noisy):
             x_hat = net.synthesis(rounded, level)[0][:, :, :h, :w]
         distortion = ((x_hat.float() - target) ** 2).flatten(1).mean(1)
@@ -69,7 +64,11 @@ def refine_latent(
     for p in net.parameters():
         p.requires_grad_(False)
     try:
-        with torch.enable_grad():
+        # a hyperprior draws its side latent's noise from the global generator: seeded here, and the
+        # caller's random state left as it was
+        devices = [y.device] if y.device.type == "cuda" else []
+        with torch.enable_grad(), torch.random.fork_rng(devices=devices):
+            torch.manual_seed(REFINE_SEED)
             latent = y.detach().clone().requires_grad_(True)
             optimizer = torch.optim.Adam([latent], lr=REFINE_LR)
             for step in range(steps):

@@ -1,26 +1,22 @@
-"""Rate-distortion training of a ``CodecNet``: every quality level and the pixel head, in one loop.
+"""The codec's training objective: every quality level and the pixel head, trained by the shared trainer.
 
 Each step draws a batch and one quality level; the loss is Balle's rate + lambda * distortion for that
 level (rate in bits per pixel from the entropy bottleneck's likelihoods, distortion 255^2 * MSE) plus the
 pixel head's code length in bits per pixel. The pixel head reads the reconstruction and features detached,
 so it learns to code pixels given the latent without pulling the latent away from the lossy optimum.
+``RateDistortion`` wraps a ``CodecNet`` with that loss for ``aekit.training.Trainer`` (``ImageCodec.fit``
+sets it up); ``estimate_bits`` gives the ideal code lengths that choosing levels and qualities compares.
 """
 
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable
-from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from aekit.codec.network import CodecNet
 from aekit.codec.pixels import GROUPS, group_map, log_prob, quantise_context
-from aekit.errors import TrainingError
-
-Batches = Tensor | Callable[[torch.Generator], Tensor]
 
 
 def pixel_bits(
@@ -46,98 +42,73 @@ def pixel_bits(
 
 
 def rd_loss(
-    net: CodecNet, x: Tensor, level: int, group: Tensor, pixel_weight: float = 1.0
+    net: CodecNet,
+    x: Tensor,
+    level: int,
+    group: Tensor,
+    pixel_weight: float = 1.0,
+    bins: Tensor | None = None,
 ) -> dict[str, Tensor]:
-    """The training loss and its parts for one batch x (B, C, H, W) on [0, 1] at one level."""
+    """The training loss and its parts for one batch x (B, C, H, W) on [0, 1] at one level; ``group``
+    and ``bins`` (B,) as in ``pixel_bits`` (bins None: exact context)."""
     out = net(x, level)
     pixels = x.shape[0] * x.shape[-2] * x.shape[-1]
-    bpp = -torch.log2(out.likelihoods).sum() / pixels
+    bpp = out.bits.sum() / pixels
     mse = torch.mean((out.x_hat - x) ** 2)
     lam = net.config.lambdas[level]
-    choices = torch.tensor(net.config.pixel_train_bins)
-    bins = choices[torch.randint(len(choices), (x.shape[0],))] if len(choices) > 1 else None
     pix = pixel_bits(net, x, out.x_hat, out.features, group, bins)
     loss = bpp + lam * 255**2 * mse + pixel_weight * pix
     return {"loss": loss, "bpp": bpp, "mse": mse, "pixel_bpp": pix}
 
 
-def train_codec(
-    net: CodecNet,
-    data: Batches,
-    steps: int,
-    batch_size: int = 16,
-    lr: float = 1e-3,
-    seed: int = 0,
-    device: str = "cpu",
-    pixel_weight: float = 1.0,
-    density_lr: float = 10.0,
-    log_every: int = 100,
-    verbose: int = 0,
-    on_log: Callable[[dict[str, Any]], None] | None = None,
-) -> list[dict[str, Any]]:
-    """Train ``net`` in place for ``steps`` optimizer steps; returns the logged history.
+class RateDistortion(nn.Module):
+    """What the shared trainer (``aekit.training.Trainer``) trains for a codec: ``forward(x)`` returns the
+    loss parts of a batch (``rd_loss``), so the whole step runs inside the module DDP would wrap.
 
-    ``data`` is a tensor (N, C, H, W) of 8-bit images on [0, 1] (H, W multiples of ``net.stride``), from
-    which batches are drawn at random, or a function ``batch(generator) -> (B, C, H, W)`` for data that
-    does not fit a tensor (random crops of photos). Adam with a short warm-up and cosine decay; gradients
-    clipped at norm 1 (the entropy model's first steps can spike); the entropy models learn ``density_lr``
-    times faster. Every ``log_every`` steps the mean loss parts are appended to the history (printed
-    when ``verbose``, passed to ``on_log``). Ends by refreshing the coding tables. The quantisation
-    noise comes from the global torch RNG: seed it (or wrap the call in ``torch.random.fork_rng``) for a
-    reproducible run.
+    In training each batch draws its level, every item's pixel group and context bin width, and the
+    quantisation noise from the global torch stream, which the trainer re-seeds every epoch: a resumed
+    run draws what the uninterrupted one drew. In eval mode (validation) nothing is drawn: item i of a
+    batch is scored at level i % L, with group and bin width cycling too, and the latent rounded as in
+    coding, so every epoch's validation loss is the same function of the weights.
     """
-    gen = torch.Generator().manual_seed(seed)
-    net.to(device).train()
-    # The densities start wide and must narrow fast in a short run: they learn at ten times the rate.
-    density = [p for name, p in net.named_parameters() if name.startswith("bottlenecks.")]
-    others = [p for name, p in net.named_parameters() if not name.startswith("bottlenecks.")]
-    opt = torch.optim.Adam([{"params": others, "lr": lr}, {"params": density, "lr": lr * density_lr}])
-    warmup = max(1, steps // 50)
 
-    def schedule(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup)))
+    def __init__(self, net: CodecNet, pixel_weight: float = 1.0):
+        super().__init__()
+        self.net = net
+        self.pixel_weight = pixel_weight
 
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
-    history: list[dict[str, Any]] = []
-    sums: dict[str, float] = {}
-    count, start = 0, time.perf_counter()
-    for step in range(steps):
-        x = data(gen) if callable(data) else data[torch.randint(len(data), (batch_size,), generator=gen)]
-        x = x.to(device)
-        level = int(torch.randint(net.config.levels, (1,), generator=gen))
-        group = torch.randint(GROUPS, (x.shape[0],), generator=gen).to(device)
-        parts = rd_loss(net, x, level, group, pixel_weight)
-        if not torch.isfinite(parts["loss"]):
-            raise TrainingError(
-                f"the codec's training loss became {parts['loss'].item()} at step {step}; "
-                "lower lr (e.g. lr=3e-4) or check the data for constant or empty images"
+    def forward(self, x: Tensor) -> dict[str, Tensor]:
+        c = self.net.config
+        choices = torch.tensor(c.pixel_train_bins)
+        if self.training:
+            level = int(torch.randint(c.levels, (1,)))
+            group = torch.randint(GROUPS, (len(x),)).to(x.device)
+            bins = choices[torch.randint(len(choices), (len(x),))] if len(choices) > 1 else None
+            return rd_loss(self.net, x, level, group, self.pixel_weight, bins)
+        i = torch.arange(len(x))
+        levels, groups = i % c.levels, (i // c.levels) % GROUPS
+        bins = choices[(i // (c.levels * GROUPS)) % len(choices)]
+        sums: dict[str, Tensor] = {}
+        for level in range(c.levels):
+            rows = levels == level
+            if not rows.any():
+                continue
+            parts = rd_loss(
+                self.net,
+                x[rows.to(x.device)],
+                level,
+                groups[rows].to(x.device),
+                self.pixel_weight,
+                bins[rows] if len(choices) > 1 else None,
             )
-        opt.zero_grad(set_to_none=True)
-        parts["loss"].backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        for key, value in parts.items():
-            sums[key] = sums.get(key, 0.0) + float(value.detach())
-        count += 1
-        if count == log_every or step == steps - 1:
-            row = {"step": step + 1, "seconds": round(time.perf_counter() - start, 1)}
-            row.update({k: round(v / count, 6) for k, v in sums.items()})
-            history.append(row)
-            if verbose:
-                print(
-                    f"step {row['step']}/{steps}  loss {row['loss']:.4f}  bpp {row['bpp']:.4f}  "
-                    f"mse {row['mse']:.6f}  pixel bpp {row['pixel_bpp']:.4f}  {row['seconds']}s",
-                    flush=True,
-                )
-            if on_log is not None:
-                on_log(row)
-            sums, count = {}, 0
-    net.eval()
-    net.update_tables()
-    return history
+            for k, v in parts.items():
+                sums[k] = sums.get(k, 0.0) + v * (int(rows.sum()) / len(x))
+        return sums
+
+
+def objective(model: RateDistortion, parts: dict[str, Tensor], target: Tensor) -> dict[str, Tensor]:
+    """The trainer's ``objective`` for a ``RateDistortion``: its forward already gave the parts."""
+    return parts
 
 
 @torch.no_grad()
@@ -149,7 +120,7 @@ def estimate_bits(net: CodecNet, x: Tensor, level: int) -> tuple[float, float, f
     """
     net.eval()
     out = net(x, level)
-    latent = float(-torch.log2(out.likelihoods).sum()) / len(x)
+    latent = float(out.bits.sum()) / len(x)
     total = 0.0
     h, w = x.shape[-2:]
     gmap = group_map(h, w, x.device).view(1, 1, h, w)

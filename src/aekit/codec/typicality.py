@@ -53,8 +53,7 @@ def rate(net: CodecNet, x: Tensor, level: int) -> float:
     for top in range(0, x.shape[-2], side):
         for left in range(0, x.shape[-1], side):
             y = net.analysis(x[..., top : top + side, left : left + side]) * net.gain(level)  # (1, M, h, w)
-            p = net.bottlenecks[level].likelihood(torch.round(y))  # (1, M, h, w)
-            bits += float(-torch.log2(p).sum())
+            bits += float(net.prior(y, level)[1].sum())
     return bits / (h * w)
 
 

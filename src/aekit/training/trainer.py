@@ -25,6 +25,7 @@ from aekit.training import distributed
 from aekit.training.config import TrainConfig
 from aekit.training.data import TensorData, TrainData, as_train_data
 from aekit.training.distributed import Group
+from aekit.training.plateau import Plateau
 from aekit.training.progress import Progress
 
 CHECKPOINT = runfolder.CHECKPOINT
@@ -33,6 +34,7 @@ _STATE = "s"  # the checkpoint's tensors are named s.model.<weight>, s.optimizer
 _STATE_TYPES = {"epoch": int, "history": list, "best": (int, float), "bad_epochs": int, "settings": dict}
 METRICS = runfolder.METRICS
 EVAL_BATCH = 1024
+PLATEAU_WARMUP = 100  # steps of linear warm-up of the "plateau" schedule (at most its first epoch)
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -65,7 +67,9 @@ class Trainer:
         # The fused Adam kernel updates all parameters in one pass; on the CPU it makes a step of a dense
         # model ~30% faster than torch's default. Devices without it use the multi-tensor version.
         fused = {"fused": True} if device.type in ("cpu", "cuda") else {"foreach": True}
-        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, **fused)
+        optimizer = torch.optim.Adam(
+            _param_groups(model, cfg.lr, cfg.lr_scales), lr=cfg.lr, weight_decay=cfg.weight_decay, **fused
+        )
         scheduler = _schedule(cfg, optimizer, steps)
         state = {
             "epoch": 0,
@@ -79,9 +83,11 @@ class Trainer:
             state = self._load_checkpoint(model, optimizer, scheduler)
             self._check_same_run(state["settings"], self._run_settings(n))
         net = group.wrap(model)  # after loading: DDP starts every process from rank 0's weights
+        objective = cfg.objective or losses.objective
         corrupt = NOISES[cfg.noise] if cfg.noise else None
         low, high = cfg.value_range
-        progress = Progress(cfg.epochs, steps, enabled=cfg.verbose > 0 and group.is_main)
+        may_stop = (val is not None and cfg.patience is not None) or cfg.schedule == "plateau"
+        progress = Progress(cfg.epochs, steps, enabled=cfg.verbose > 0 and group.is_main, may_stop=may_stop)
         made = self._start_run()
         try:
             for epoch in range(state["epoch"] + 1, cfg.epochs + 1):
@@ -111,7 +117,7 @@ class Trainer:
                     inputs, target = cfg.pairs(batch) if cfg.pairs else (batch, batch)
                     if corrupt:
                         inputs = corrupt(inputs, cfg.noise_level, low, high)
-                    parts = losses.objective(model, net(inputs), target)
+                    parts = objective(model, net(inputs), target)
                     loss = parts["loss"]
                     if group.world > 1:
                         # DDP averages gradients over the processes; weighting each process's mean loss
@@ -119,6 +125,8 @@ class Trainer:
                         loss = loss * (rows * group.world / min(cfg.batch_size, n - b * cfg.batch_size))
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
+                    if cfg.clip_grad_norm is not None:
+                        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad_norm)
                     optimizer.step()
                     scheduler.step()
                     for k, v in parts.items():
@@ -136,12 +144,15 @@ class Trainer:
                         "or use scaling='standard'."
                     )
                 if val is not None:
-                    scores = _evaluate(model, val, EVAL_BATCH, cfg.pairs, cfg.seed, group)
+                    scores = _evaluate(model, val, EVAL_BATCH, cfg.pairs, cfg.seed, group, objective)
                     record.update({f"val_{k}": v for k, v in scores.items()})
                 record["lr"] = optimizer.param_groups[0]["lr"]
                 record["seconds"] = time.perf_counter() - started
                 state["history"].append(record)
                 stop = self._early_stopping(model, state, record)  # the same all-reduced record everywhere
+                if isinstance(scheduler, Plateau):  # lowers the rate on a stall; after its last cut, ends
+                    scheduler.end_epoch(record.get("val_loss", record["loss"]))
+                    stop = stop or scheduler.done
                 state["epoch"] = epoch
                 progress.end_epoch(record)
                 self._write_epoch(model, optimizer, scheduler, state)
@@ -181,7 +192,7 @@ class Trainer:
     def _run_settings(self, n: int) -> dict[str, Any]:
         """What must not change between a run and its resumption, or the result would differ."""
         c = self.config
-        return {
+        settings: dict[str, Any] = {
             "epochs": c.epochs,
             "batch_size": c.batch_size,
             "lr": c.lr,
@@ -192,6 +203,12 @@ class Trainer:
             "pairs": getattr(c.pairs, "__name__", None if c.pairs is None else type(c.pairs).__name__),
             "n_samples": n,
         }
+        # added later: recorded only when set, so that earlier checkpoints still resume
+        if c.clip_grad_norm is not None:
+            settings["clip_grad_norm"] = c.clip_grad_norm
+        if c.lr_scales:
+            settings["lr_scales"] = dict(c.lr_scales)
+        return settings
 
     def _check_same_run(self, saved: dict[str, Any], now: dict[str, Any]) -> None:
         changed = [f"{k}={saved.get(k)!r} (now {v!r})" for k, v in now.items() if saved.get(k) != v]
@@ -310,19 +327,31 @@ def _check_resumable(state: dict[str, Any], model: nn.Module, optimizer, schedul
 
 @torch.no_grad()
 def evaluate(
-    model: nn.Module, x: Tensor | TrainData, batch_size: int = EVAL_BATCH, pairs=None, seed: int = 0
+    model: nn.Module,
+    x: Tensor | TrainData,
+    batch_size: int = EVAL_BATCH,
+    pairs=None,
+    seed: int = 0,
+    objective=None,
 ) -> dict[str, float]:
     """Mean of each loss part over ``x`` (a tensor on the model's device, or any ``TrainData``) with the
-    model in eval mode.
+    model in eval mode; ``objective`` as in TrainConfig (None: ``aekit.losses.objective``).
 
     With ``pairs`` (see TrainConfig) the inputs are made from ``x`` under a fixed seed, so every call
     sees the same degraded inputs and the caller's random state is left as it was.
     """
-    return _evaluate(model, TensorData(x) if isinstance(x, Tensor) else x, batch_size, pairs, seed)
+    data = TensorData(x) if isinstance(x, Tensor) else x
+    return _evaluate(model, data, batch_size, pairs, seed, None, objective)
 
 
 def _evaluate(
-    model: nn.Module, data: TrainData, batch_size: int, pairs, seed: int, group: Group | None = None
+    model: nn.Module,
+    data: TrainData,
+    batch_size: int,
+    pairs,
+    seed: int,
+    group: Group | None = None,
+    objective=None,
 ) -> dict[str, float]:
     """``evaluate``, each process scoring its slices, the sums added up over the processes."""
     rank, world = (group.rank, group.world) if group is not None else (0, 1)
@@ -343,7 +372,7 @@ def _evaluate(
                 batch = batch.new_zeros((1, *batch.shape[1:]))  # (1, *sample_shape), weight 0
             batch = batch.to(device, non_blocking=True)
             inputs, target = pairs(batch) if pairs else (batch, batch)
-            for k, v in losses.objective(model, model(inputs), target).items():
+            for k, v in (objective or losses.objective)(model, model(inputs), target).items():
                 sums[k] = sums.get(k, 0.0) + float(v) * rows
             count += rows
     model.train(was_training)
@@ -355,15 +384,26 @@ def _evaluate(
     return {k: v / count for k, v in sums.items()}
 
 
+def _param_groups(model: nn.Module, lr: float, scales: dict[str, float] | None) -> list[dict[str, Any]]:
+    """The optimizer's groups: weights named by a prefix in ``scales`` learn at lr times its value."""
+    groups: dict[float, list[nn.Parameter]] = {1.0: []}
+    for name, p in model.named_parameters():
+        scale = next((v for prefix, v in (scales or {}).items() if name.startswith(prefix)), 1.0)
+        groups.setdefault(float(scale), []).append(p)
+    return [{"params": ps, "lr": lr * scale} for scale, ps in groups.items() if ps]
+
+
 def _schedule(cfg: TrainConfig, optimizer: torch.optim.Optimizer, steps_per_epoch: int):
     total = cfg.epochs * steps_per_epoch
+    if cfg.schedule == "plateau":
+        return Plateau(optimizer, warmup=min(PLATEAU_WARMUP, steps_per_epoch))
     # torch's OneCycleLR divides by zero when its warm-up ends at step 0, so very short runs warm up
     # over at least ~2 steps, and runs of under 4 steps keep the learning rate constant.
     warmup = min(0.5, max(0.2, 2.5 / total))
     schedules = {
         # warm up for 20% of the run, then anneal: fast and forgiving of the peak learning rate
         "onecycle": lambda: torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=cfg.lr, total_steps=total, pct_start=warmup
+            optimizer, max_lr=[g["lr"] for g in optimizer.param_groups], total_steps=total, pct_start=warmup
         ),
         "cosine": lambda: torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total),
         "constant": lambda: torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0),
